@@ -1,0 +1,86 @@
+// Package exitcode maps errors to the plugin's exit codes: 0 ok, 1 the checked or
+// requested thing failed, 2 bad usage, configuration or connection, 124 timed out.
+package exitcode
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+)
+
+// The exit codes of kubectl-picluster, as promised in the design.
+const (
+	OK      = 0
+	Failure = 1
+	Usage   = 2
+	Timeout = 124
+)
+
+// Error carries an exit code along with the error it classifies.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the classified error to errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode reports the code the process should exit with.
+func (e *Error) ExitCode() int { return e.Code }
+
+// WithCode wraps err so that Code returns code for it; nil stays nil.
+func WithCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// Failed marks err as "the checked or requested thing failed" (exit 1).
+func Failed(err error) error { return WithCode(Failure, err) }
+
+// BadUsage marks err as bad usage, input, configuration or connection (exit 2).
+func BadUsage(err error) error { return WithCode(Usage, err) }
+
+// TimedOut marks err as a timeout (exit 124).
+func TimedOut(err error) error { return WithCode(Timeout, err) }
+
+// Silent is returned by commands that already reported their outcome (a failing
+// check prints its own report): main exits with its code without printing again.
+type Silent struct{ Code int }
+
+func (s Silent) Error() string { return "exit status " + strconv.Itoa(s.Code) }
+
+// ExitCode reports the code the process should exit with.
+func (s Silent) ExitCode() int { return s.Code }
+
+// Code returns the exit code for err. An explicit classification (anything in the
+// chain with an ExitCode method) wins; otherwise deadlines and network timeouts are
+// 124, an interrupted context is 1 (the operation did not complete), and anything
+// else is 1.
+func Code(err error) int {
+	if err == nil {
+		return OK
+	}
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
+	if IsTimeout(err) {
+		return Timeout
+	}
+	return Failure
+}
+
+// IsTimeout reports whether err is a deadline or a network timeout.
+func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
+}

@@ -1,0 +1,77 @@
+package settings
+
+import "time"
+
+// Default returns the settings of the cluster the plugin was built for: the runbook's
+// namespaces and names, with its mistakes corrected (a schedule that says what it
+// means, a time zone, real Immich metric names).
+func Default() *Settings {
+	return &Settings{
+		Namespaces:   Namespaces{Monitoring: "monitoring", Immich: "immich", Backup: "backup-jobs"},
+		Prometheus:   ServiceRef{Service: "prometheus-operated", Port: "web"},
+		Alertmanager: ServiceRef{Service: "alertmanager-operated", Port: "web"},
+		Monitoring: Monitoring{
+			HelmRelease:   "kube-prometheus-stack",
+			ChartVersion:  "83.4.0",
+			ChartRepoURL:  "https://prometheus-community.github.io/helm-charts",
+			DiscordSecret: SecretKeyRef{Name: "alertmanager-discord-webhook", Key: "webhookUrl"},
+			Receiver:      "discord-alerts",
+		},
+		ExternalSecrets: ExternalSecrets{
+			StoreKind:       "ClusterSecretStore",
+			StoreName:       "onepassword",
+			RefreshInterval: Duration(time.Hour),
+			DiscordWebhook:  RemoteRef{Key: "alertmanager", Property: "discord-alerts-webhook-url"},
+			DBPassword:      RemoteRef{Key: "immich", Property: "db-password"},
+			SSHKey:          RemoteRef{Key: "nas-backup", Property: "private-key"},
+		},
+		Immich: Immich{
+			Deployments:    []string{"immich-server", "immich-machine-learning"},
+			MetricsService: "immich-metrics",
+			ServerPort:     8081,
+			WorkerPort:     8082,
+			PodSelector:    map[string]string{"app.kubernetes.io/name": "server", "app.kubernetes.io/instance": "immich"},
+			Metrics: ImmichMetrics{
+				ThumbnailQueue:   "immich_queues_thumbnail_generation_active",
+				VideoQueue:       "immich_queues_video_conversion_active",
+				MetadataQueue:    "immich_queues_metadata_extraction_active",
+				ThumbnailSuccess: "immich_jobs_thumbnail_generation_success_total",
+				ThumbnailFailed:  "immich_jobs_thumbnail_generation_failed_total",
+				RequestDuration:  "http_server_duration",
+			},
+			Thresholds: ImmichThresholds{
+				ThumbnailQueue:      500,
+				VideoQueue:          50,
+				MetadataQueue:       100,
+				QueueStuckFor:       Duration(30 * time.Minute),
+				NoThumbnailActivity: Duration(6 * time.Hour),
+				SlowRequestSeconds:  5,
+				ServerDownFor:       Duration(time.Minute),
+			},
+		},
+		Postgres: Postgres{
+			Service:        "immich-postgresql",
+			Port:           5432,
+			Database:       "immich",
+			User:           "postgres",
+			PasswordSecret: SecretKeyRef{Name: "immich-postgresql", Key: "password"},
+		},
+		Backup: Backup{
+			CronJob:        "postgres-backup",
+			Schedule:       "30 2 * * 0",
+			TimeZone:       "Etc/UTC",
+			Retention:      8,
+			StaleAfter:     Duration(8 * 24 * time.Hour),
+			Image:          "postgres:16.9-alpine3.22",
+			PasswordSecret: SecretKeyRef{Name: "postgres-backup-db-password", Key: "password"},
+			NAS: NAS{
+				Host:         "192.168.1.60",
+				Port:         22,
+				User:         "pi",
+				Path:         "/volume1/k3s-backups/postgres",
+				SSHKeySecret: SecretKeyRef{Name: "postgres-backup-ssh-key", Key: "id_ed25519"},
+			},
+		},
+		Runbooks: Runbooks{BaseURL: "https://github.com/picluster/kubectl-picluster/blob/main/runbooks"},
+	}
+}

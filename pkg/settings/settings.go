@@ -1,0 +1,133 @@
+// Package settings holds the plugin's typed settings: which namespaces, services,
+// secrets, thresholds and schedules describe the cluster it serves. Defaults match
+// the cluster of the runbook the plugin was built from; a settings file overrides
+// them key by key. Settings only ever name Secrets, they never hold secret values.
+package settings
+
+// Settings is the whole settings file.
+type Settings struct {
+	Namespaces      Namespaces      `json:"namespaces"`
+	Prometheus      ServiceRef      `json:"prometheus"`
+	Alertmanager    ServiceRef      `json:"alertmanager"`
+	Monitoring      Monitoring      `json:"monitoring"`
+	ExternalSecrets ExternalSecrets `json:"externalSecrets"`
+	Immich          Immich          `json:"immich"`
+	Postgres        Postgres        `json:"postgres"`
+	Backup          Backup          `json:"backup"`
+	Runbooks        Runbooks        `json:"runbooks"`
+}
+
+// Namespaces names where each part of the setup lives.
+type Namespaces struct {
+	Monitoring string `json:"monitoring"`
+	Immich     string `json:"immich"`
+	Backup     string `json:"backup"`
+}
+
+// ServiceRef names a Service and its port (name or number) in the monitoring
+// namespace, reached through the API server's service proxy.
+type ServiceRef struct {
+	Service string `json:"service"`
+	Port    string `json:"port"`
+}
+
+// SecretKeyRef names one key of a Secret; the value itself is never read into settings.
+type SecretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// Monitoring describes the kube-prometheus-stack release and its Discord receiver.
+type Monitoring struct {
+	HelmRelease   string       `json:"helmRelease"`
+	ChartVersion  string       `json:"chartVersion"`
+	ChartRepoURL  string       `json:"chartRepoURL"`
+	DiscordSecret SecretKeyRef `json:"discordWebhookSecret"`
+	Receiver      string       `json:"receiver"`
+}
+
+// ExternalSecrets describes the secret store (1Password through ESO) and the
+// remote items each synced Secret comes from.
+type ExternalSecrets struct {
+	StoreKind       string    `json:"storeKind"`
+	StoreName       string    `json:"storeName"`
+	RefreshInterval Duration  `json:"refreshInterval"`
+	DiscordWebhook  RemoteRef `json:"discordWebhook"`
+	DBPassword      RemoteRef `json:"dbPassword"`
+	SSHKey          RemoteRef `json:"sshKey"`
+}
+
+// RemoteRef points at one field of one item in the external store.
+type RemoteRef struct {
+	Key      string `json:"key"`
+	Property string `json:"property"`
+}
+
+// Immich describes the Immich deployments, their metrics and alert thresholds.
+type Immich struct {
+	Deployments    []string          `json:"deployments"`
+	MetricsService string            `json:"metricsService"`
+	ServerPort     int               `json:"serverMetricsPort"`
+	WorkerPort     int               `json:"microservicesMetricsPort"`
+	PodSelector    map[string]string `json:"podSelector"`
+	Metrics        ImmichMetrics     `json:"metrics"`
+	Thresholds     ImmichThresholds  `json:"thresholds"`
+}
+
+// ImmichMetrics are the Prometheus names of the Immich metrics the alerts use.
+// Immich exports OpenTelemetry metrics, so `immich.queues.<queue>.active` is scraped
+// as `immich_queues_<queue>_active` and counters gain `_total`.
+type ImmichMetrics struct {
+	ThumbnailQueue   string `json:"thumbnailQueue"`
+	VideoQueue       string `json:"videoQueue"`
+	MetadataQueue    string `json:"metadataQueue"`
+	ThumbnailSuccess string `json:"thumbnailSuccess"`
+	ThumbnailFailed  string `json:"thumbnailFailed"`
+	RequestDuration  string `json:"requestDuration"`
+}
+
+// ImmichThresholds are the alert thresholds for Immich.
+type ImmichThresholds struct {
+	ThumbnailQueue      int      `json:"thumbnailQueue"`
+	VideoQueue          int      `json:"videoQueue"`
+	MetadataQueue       int      `json:"metadataQueue"`
+	QueueStuckFor       Duration `json:"queueStuckFor"`
+	NoThumbnailActivity Duration `json:"noThumbnailActivityFor"`
+	SlowRequestSeconds  float64  `json:"slowRequestSeconds"`
+	ServerDownFor       Duration `json:"serverDownFor"`
+}
+
+// Postgres describes Immich's database.
+type Postgres struct {
+	Service        string       `json:"service"`
+	Port           int          `json:"port"`
+	Database       string       `json:"database"`
+	User           string       `json:"user"`
+	PasswordSecret SecretKeyRef `json:"passwordSecret"`
+}
+
+// Backup describes the weekly pg_dump CronJob and the NAS it uploads to.
+type Backup struct {
+	CronJob        string       `json:"cronJob"`
+	Schedule       string       `json:"schedule"`
+	TimeZone       string       `json:"timeZone"`
+	Retention      int          `json:"retention"`
+	StaleAfter     Duration     `json:"staleAfter"`
+	Image          string       `json:"image"`
+	PasswordSecret SecretKeyRef `json:"passwordSecret"`
+	NAS            NAS          `json:"nas"`
+}
+
+// NAS is the rsync-over-SSH destination of the backups.
+type NAS struct {
+	Host         string       `json:"host"`
+	Port         int          `json:"port"`
+	User         string       `json:"user"`
+	Path         string       `json:"path"`
+	SSHKeySecret SecretKeyRef `json:"sshKeySecret"`
+}
+
+// Runbooks says where the runbook_url annotations of the alerts point.
+type Runbooks struct {
+	BaseURL string `json:"baseURL"`
+}

@@ -1,0 +1,128 @@
+package settings
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	require.NoError(t, Default().Validate())
+}
+
+func TestParseOverridesDefaults(t *testing.T) {
+	s, err := Parse([]byte(`
+namespaces:
+  immich: photos
+backup:
+  schedule: "0 3 * * *"
+  timeZone: Europe/Berlin
+  staleAfter: 2d
+  nas:
+    host: nas.example.test
+immich:
+  deployments: [server]
+`))
+	require.NoError(t, err)
+	assert.Equal(t, "photos", s.Namespaces.Immich)
+	assert.Equal(t, "monitoring", s.Namespaces.Monitoring, "untouched keys keep their defaults")
+	assert.Equal(t, "0 3 * * *", s.Backup.Schedule)
+	assert.Equal(t, 48*time.Hour, s.Backup.StaleAfter.D())
+	assert.Equal(t, "nas.example.test", s.Backup.NAS.Host)
+	assert.Equal(t, 22, s.Backup.NAS.Port)
+	assert.Equal(t, []string{"server"}, s.Immich.Deployments)
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	for name, doc := range map[string]string{"empty": "", "comment only": "# nothing\n", "null": "null\n"} {
+		t.Run(name, func(t *testing.T) {
+			s, err := Parse([]byte(doc))
+			require.NoError(t, err)
+			assert.Equal(t, Default(), s)
+		})
+	}
+}
+
+func TestParseNamesTheBadKey(t *testing.T) {
+	tests := map[string]struct {
+		doc  string
+		want []string
+	}{
+		"unknown top-level key":    {doc: "nmespaces: {}\n", want: []string{"unknown key nmespaces"}},
+		"unknown nested key":       {doc: "backup:\n  nas:\n    hostname: x\n", want: []string{"unknown key backup.nas.hostname"}},
+		"two unknown keys":         {doc: "immich:\n  foo: 1\n  bar: 2\n", want: []string{"unknown key immich.bar", "unknown key immich.foo"}},
+		"wrong type":               {doc: "backup:\n  retention: many\n", want: []string{"key backup.retention", "whole number"}},
+		"wrong type nested":        {doc: "immich:\n  thresholds:\n    thumbnailQueue: [1]\n", want: []string{"key immich.thresholds.thumbnailQueue"}},
+		"bad duration":             {doc: "backup:\n  staleAfter: soon\n", want: []string{"key backup.staleAfter", "soon"}},
+		"zero duration":            {doc: "backup:\n  staleAfter: 0s\n", want: []string{"key backup.staleAfter", "greater than 0"}},
+		"bad cron":                 {doc: "backup:\n  schedule: \"0 2 * *\"\n", want: []string{"key backup.schedule", "not a cron expression"}},
+		"TZ inside schedule":       {doc: "backup:\n  schedule: \"TZ=UTC 0 2 * * 0\"\n", want: []string{"key backup.schedule", "backup.timeZone"}},
+		"unknown time zone":        {doc: "backup:\n  timeZone: Mars/Olympus\n", want: []string{"key backup.timeZone", "Mars/Olympus"}},
+		"empty time zone":          {doc: "backup:\n  timeZone: \"\"\n", want: []string{"key backup.timeZone"}},
+		"empty NAS host":           {doc: "backup:\n  nas:\n    host: \"\"\n", want: []string{"key backup.nas.host", "must not be empty"}},
+		"zero retention":           {doc: "backup:\n  retention: 0\n", want: []string{"key backup.retention", "at least 1"}},
+		"negative retention":       {doc: "backup:\n  retention: -3\n", want: []string{"key backup.retention"}},
+		"unpinned image":           {doc: "backup:\n  image: postgres:latest\n", want: []string{"key backup.image", "pinned"}},
+		"bad namespace":            {doc: "namespaces:\n  immich: Photos_App\n", want: []string{"key namespaces.immich"}},
+		"bad port":                 {doc: "postgres:\n  port: 70000\n", want: []string{"key postgres.port"}},
+		"bad metric name":          {doc: "immich:\n  metrics:\n    videoQueue: immich.queues.video\n", want: []string{"key immich.metrics.videoQueue"}},
+		"bad store kind":           {doc: "externalSecrets:\n  storeKind: Vault\n", want: []string{"key externalSecrets.storeKind"}},
+		"relative NAS path":        {doc: "backup:\n  nas:\n    path: backups\n", want: []string{"key backup.nas.path"}},
+		"bad runbook url":          {doc: "runbooks:\n  baseURL: runbooks/\n", want: []string{"key runbooks.baseURL"}},
+		"service port name":        {doc: "prometheus:\n  port: \"not a port!\"\n", want: []string{"key prometheus.port"}},
+		"not a mapping":            {doc: "- a\n- b\n", want: []string{"mapping"}},
+		"broken YAML":              {doc: "backup: [\n", want: []string{"YAML"}},
+		"several bad keys at once": {doc: "backup:\n  retention: 0\n  nas:\n    host: \"\"\n", want: []string{"key backup.retention", "key backup.nas.host"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	t.Run("missing default file means defaults", func(t *testing.T) {
+		s, err := Load(filepath.Join(dir, "absent.yaml"), false)
+		require.NoError(t, err)
+		assert.Equal(t, Default(), s)
+	})
+	t.Run("missing explicit file is an error", func(t *testing.T) {
+		_, err := Load(filepath.Join(dir, "absent.yaml"), true)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "absent.yaml")
+	})
+	t.Run("errors name the file", func(t *testing.T) {
+		p := filepath.Join(dir, "bad.yaml")
+		require.NoError(t, os.WriteFile(p, []byte("backup:\n  retention: 0\n"), 0o600))
+		_, err := Load(p, false)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), p)
+		assert.Contains(t, err.Error(), "key backup.retention")
+	})
+}
+
+func TestDefaultPath(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", "/xdg")
+	assert.Equal(t, "/xdg/picluster/config.yaml", DefaultPath())
+}
+
+func TestDurationRoundTrip(t *testing.T) {
+	d, err := ParseDuration("1w1d")
+	require.NoError(t, err)
+	b, err := d.MarshalJSON()
+	require.NoError(t, err)
+	assert.JSONEq(t, `"8d"`, string(b))
+	var back Duration
+	require.NoError(t, back.UnmarshalJSON(b))
+	assert.Equal(t, d, back)
+}

@@ -1,0 +1,188 @@
+package settings
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones resolve the same on a Pi, a Mac and in CI
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+
+// Validate checks every value and returns one error per bad key, each naming it.
+func (s *Settings) Validate() error {
+	v := &validator{}
+	v.dns1123("namespaces.monitoring", s.Namespaces.Monitoring)
+	v.dns1123("namespaces.immich", s.Namespaces.Immich)
+	v.dns1123("namespaces.backup", s.Namespaces.Backup)
+	v.serviceRef("prometheus", s.Prometheus)
+	v.serviceRef("alertmanager", s.Alertmanager)
+
+	v.dns1123("monitoring.helmRelease", s.Monitoring.HelmRelease)
+	v.nonEmpty("monitoring.chartVersion", s.Monitoring.ChartVersion)
+	v.url("monitoring.chartRepoURL", s.Monitoring.ChartRepoURL)
+	v.secretRef("monitoring.discordWebhookSecret", s.Monitoring.DiscordSecret)
+	v.nonEmpty("monitoring.receiver", s.Monitoring.Receiver)
+
+	switch s.ExternalSecrets.StoreKind {
+	case "SecretStore", "ClusterSecretStore":
+	default:
+		v.add("externalSecrets.storeKind", "must be SecretStore or ClusterSecretStore, got %q", s.ExternalSecrets.StoreKind)
+	}
+	v.dns1123("externalSecrets.storeName", s.ExternalSecrets.StoreName)
+	v.positive("externalSecrets.refreshInterval", s.ExternalSecrets.RefreshInterval)
+	v.remoteRef("externalSecrets.discordWebhook", s.ExternalSecrets.DiscordWebhook)
+	v.remoteRef("externalSecrets.dbPassword", s.ExternalSecrets.DBPassword)
+	v.remoteRef("externalSecrets.sshKey", s.ExternalSecrets.SSHKey)
+
+	if len(s.Immich.Deployments) == 0 {
+		v.add("immich.deployments", "must name at least one Deployment")
+	}
+	for i, d := range s.Immich.Deployments {
+		v.dns1123(fmt.Sprintf("immich.deployments[%d]", i), d)
+	}
+	v.dns1123("immich.metricsService", s.Immich.MetricsService)
+	v.port("immich.serverMetricsPort", s.Immich.ServerPort)
+	v.port("immich.microservicesMetricsPort", s.Immich.WorkerPort)
+	if len(s.Immich.PodSelector) == 0 {
+		v.add("immich.podSelector", "must hold at least one label")
+	}
+	m := s.Immich.Metrics
+	for key, name := range map[string]string{
+		"thumbnailQueue": m.ThumbnailQueue, "videoQueue": m.VideoQueue, "metadataQueue": m.MetadataQueue,
+		"thumbnailSuccess": m.ThumbnailSuccess, "thumbnailFailed": m.ThumbnailFailed, "requestDuration": m.RequestDuration,
+	} {
+		if !metricName.MatchString(name) {
+			v.add("immich.metrics."+key, "%q is not a Prometheus metric name", name)
+		}
+	}
+	th := s.Immich.Thresholds
+	v.positiveInt("immich.thresholds.thumbnailQueue", th.ThumbnailQueue)
+	v.positiveInt("immich.thresholds.videoQueue", th.VideoQueue)
+	v.positiveInt("immich.thresholds.metadataQueue", th.MetadataQueue)
+	v.positive("immich.thresholds.queueStuckFor", th.QueueStuckFor)
+	v.positive("immich.thresholds.noThumbnailActivityFor", th.NoThumbnailActivity)
+	v.positive("immich.thresholds.serverDownFor", th.ServerDownFor)
+	if th.SlowRequestSeconds <= 0 {
+		v.add("immich.thresholds.slowRequestSeconds", "must be greater than 0, got %v", th.SlowRequestSeconds)
+	}
+
+	v.dns1123("postgres.service", s.Postgres.Service)
+	v.port("postgres.port", s.Postgres.Port)
+	v.nonEmpty("postgres.database", s.Postgres.Database)
+	v.nonEmpty("postgres.user", s.Postgres.User)
+	v.secretRef("postgres.passwordSecret", s.Postgres.PasswordSecret)
+
+	b := s.Backup
+	v.dns1123("backup.cronJob", b.CronJob)
+	if _, err := cron.ParseStandard(b.Schedule); err != nil {
+		v.add("backup.schedule", "%q is not a cron expression: %v", b.Schedule, err)
+	} else if strings.Contains(b.Schedule, "TZ=") {
+		v.add("backup.schedule", "set the time zone with backup.timeZone, not inside the schedule")
+	}
+	if b.TimeZone == "" {
+		v.add("backup.timeZone", "must be set (an IANA name such as Europe/Berlin or Etc/UTC)")
+	} else if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "Local" {
+		v.add("backup.timeZone", "unknown time zone %q (use an IANA name such as Europe/Berlin or Etc/UTC)", b.TimeZone)
+	}
+	if b.Retention < 1 {
+		v.add("backup.retention", "must keep at least 1 dump, got %d", b.Retention)
+	}
+	v.positive("backup.staleAfter", b.StaleAfter)
+	if b.Image == "" || !strings.ContainsAny(b.Image, ":@") || strings.HasSuffix(b.Image, ":latest") {
+		v.add("backup.image", "must be pinned by tag or digest (not latest), got %q", b.Image)
+	}
+	v.secretRef("backup.passwordSecret", b.PasswordSecret)
+	v.nonEmpty("backup.nas.host", b.NAS.Host)
+	v.port("backup.nas.port", b.NAS.Port)
+	v.nonEmpty("backup.nas.user", b.NAS.User)
+	if !strings.HasPrefix(b.NAS.Path, "/") {
+		v.add("backup.nas.path", "must be an absolute path, got %q", b.NAS.Path)
+	}
+	v.secretRef("backup.nas.sshKeySecret", b.NAS.SSHKeySecret)
+	v.url("runbooks.baseURL", s.Runbooks.BaseURL)
+	return v.err()
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("key %s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func (v *validator) nonEmpty(key, val string) {
+	if strings.TrimSpace(val) == "" {
+		v.add(key, "must not be empty")
+	}
+}
+
+func (v *validator) dns1123(key, val string) {
+	if val == "" {
+		v.add(key, "must not be empty")
+		return
+	}
+	if msgs := validation.IsDNS1123Label(val); len(msgs) > 0 {
+		v.add(key, "%q is not a valid Kubernetes name: %s", val, strings.Join(msgs, "; "))
+	}
+}
+
+func (v *validator) port(key string, p int) {
+	if p < 1 || p > 65535 {
+		v.add(key, "must be a port between 1 and 65535, got %d", p)
+	}
+}
+
+func (v *validator) positive(key string, d Duration) {
+	if d <= 0 {
+		v.add(key, "must be a duration greater than 0, got %s", d)
+	}
+}
+
+func (v *validator) positiveInt(key string, n int) {
+	if n <= 0 {
+		v.add(key, "must be greater than 0, got %d", n)
+	}
+}
+
+func (v *validator) url(key, val string) {
+	u, err := url.Parse(val)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an http(s) URL, got %q", val)
+	}
+}
+
+func (v *validator) serviceRef(key string, r ServiceRef) {
+	v.dns1123(key+".service", r.Service)
+	if r.Port == "" {
+		v.add(key+".port", "must name a port (its name, e.g. web, or its number)")
+		return
+	}
+	if n, err := strconv.Atoi(r.Port); err == nil {
+		v.port(key+".port", n)
+	} else if msgs := validation.IsValidPortName(r.Port); len(msgs) > 0 {
+		v.add(key+".port", "%q is neither a port number nor a port name: %s", r.Port, strings.Join(msgs, "; "))
+	}
+}
+
+func (v *validator) secretRef(key string, r SecretKeyRef) {
+	if msgs := validation.IsDNS1123Subdomain(r.Name); r.Name == "" || len(msgs) > 0 {
+		v.add(key+".name", "%q is not a valid Secret name", r.Name)
+	}
+	if msgs := validation.IsConfigMapKey(r.Key); r.Key == "" || len(msgs) > 0 {
+		v.add(key+".key", "%q is not a valid Secret key", r.Key)
+	}
+}
+
+func (v *validator) remoteRef(key string, r RemoteRef) {
+	v.nonEmpty(key+".key", r.Key)
+	v.nonEmpty(key+".property", r.Property)
+}
