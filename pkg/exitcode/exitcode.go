@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // The exit codes of kubectl-picluster, as promised in the design.
@@ -60,8 +63,8 @@ func (s Silent) ExitCode() int { return s.Code }
 
 // Code returns the exit code for err. An explicit classification (anything in the
 // chain with an ExitCode method) wins; otherwise deadlines and network timeouts are
-// 124, an interrupted context is 1 (the operation did not complete), and anything
-// else is 1.
+// 124, an API server that refuses the user (401, 403) or cannot be reached is 2,
+// and anything else is 1.
 func Code(err error) int {
 	if err == nil {
 		return OK
@@ -72,6 +75,14 @@ func Code(err error) int {
 	}
 	if IsTimeout(err) {
 		return Timeout
+	}
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return Usage
+	}
+	var urlErr *url.Error
+	var opErr *net.OpError
+	if errors.As(err, &urlErr) || errors.As(err, &opErr) {
+		return Usage
 	}
 	return Failure
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 type netTimeout struct{}
@@ -34,6 +37,10 @@ func TestCode(t *testing.T) {
 		"classification beats timeout": {err: BadUsage(context.DeadlineExceeded), want: Usage},
 		"silent keeps its code":        {err: Silent{Code: Failure}, want: Failure},
 		"canceled is a failure":        {err: context.Canceled, want: Failure},
+		"forbidden":                    {err: fmt.Errorf("list pods: %w", apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("no"))), want: Usage},
+		"unauthorized":                 {err: apierrors.NewUnauthorized("who are you"), want: Usage},
+		"not found is a failure":       {err: apierrors.NewNotFound(schema.GroupResource{Resource: "cronjobs"}, "x"), want: Failure},
+		"unreachable server":           {err: &url.Error{Op: "Get", URL: "https://127.0.0.1:1", Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, want: Usage},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

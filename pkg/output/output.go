@@ -1,0 +1,56 @@
+// Package output prints what commands return in the formats kubectl users expect.
+package output
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+)
+
+// Formats every command may offer besides its own text or table form.
+const (
+	JSON = "json"
+	YAML = "yaml"
+)
+
+// Validate returns a usage error unless format is one of allowed.
+func Validate(format string, allowed ...string) error {
+	if slices.Contains(allowed, format) {
+		return nil
+	}
+	return exitcode.BadUsage(fmt.Errorf("unsupported output format %q: use one of %s", format, strings.Join(allowed, ", ")))
+}
+
+// PrintJSON writes v as indented JSON followed by a newline.
+func PrintJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// PrintYAML writes v as YAML, through its JSON form so field names match -o json.
+func PrintYAML(w io.Writer, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// Print writes v as JSON or YAML according to format.
+func Print(w io.Writer, format string, v any) error {
+	switch format {
+	case JSON:
+		return PrintJSON(w, v)
+	case YAML:
+		return PrintYAML(w, v)
+	}
+	return exitcode.BadUsage(fmt.Errorf("unsupported output format %q", format))
+}
