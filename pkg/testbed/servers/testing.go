@@ -60,3 +60,16 @@ func AlertmanagerT(t testing.TB, o Options, configYAML string) *Alertmanager {
 	stopAtCleanup(t, "alertmanager", a.Stop)
 	return a
 }
+
+// PostgresT starts PostgreSQL for a test and stops it at cleanup; see StartPostgres.
+func PostgresT(t testing.TB, o Options, database, password string) *Postgres {
+	t.Helper()
+	o, ctx, cancel := prepareT(t, o, "initdb", "postgres", "psql", "pg_isready")
+	defer cancel()
+	p, err := StartPostgres(ctx, o, database, password)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	stopAtCleanup(t, "postgres", p.Stop)
+	return p
+}
