@@ -73,3 +73,18 @@ func PostgresT(t testing.TB, o Options, database, password string) *Postgres {
 	stopAtCleanup(t, "postgres", p.Stop)
 	return p
 }
+
+// NAST starts the SSH+rsync NAS for a test and stops it at cleanup; see StartNAS. It needs
+// root (skipped locally, failed in CI otherwise).
+func NAST(t testing.TB, o Options) *NAS {
+	t.Helper()
+	proc.RequireRoot(t, "sshd")
+	o, ctx, cancel := prepareT(t, o, "sshd", "ssh-keygen", "ssh", "rsync")
+	defer cancel()
+	n, err := StartNAS(ctx, o)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	stopAtCleanup(t, "nas", n.Stop)
+	return n
+}
