@@ -1,0 +1,211 @@
+package testbed
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+)
+
+// startTimeout bounds each component's wait for readiness.
+const startTimeout = 60 * time.Second
+
+// startControlPlane starts etcd, kube-apiserver, the controller-manager, the scheduler and
+// kwok, and registers the fake node.
+func (c *Cluster) startControlPlane(ctx context.Context) error {
+	ports := make([]int, 4)
+	for i := range ports {
+		p, err := proc.FreePort()
+		if err != nil {
+			return err
+		}
+		ports[i] = p
+	}
+	etcdPort, peerPort, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
+	files, err := c.certs.writeFiles(filepath.Join(c.Dir, "pki"))
+	if err != nil {
+		return err
+	}
+	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
+	c.NoRightsKubeconfig = filepath.Join(c.Dir, "norights.kubeconfig")
+	if err := writeKubeconfig(c.Kubeconfig, c.Server, c.certs.CA.CertPEM, "picluster-admin", c.certs.Admin); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(c.NoRightsKubeconfig, c.Server, c.certs.CA.CertPEM, noRightsUser, c.certs.NoRights); err != nil {
+		return err
+	}
+	c.Config = restConfig(c.Server, c.certs.CA.CertPEM, c.certs.Admin)
+	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return fmt.Errorf("make kube client: %w", err)
+	}
+	if c.Dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
+		return fmt.Errorf("make dynamic client: %w", err)
+	}
+
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	etcd, err := c.startProcess("etcd",
+		"--name=testbed", "--data-dir="+c.etcdDir,
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=testbed="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+	if err != nil {
+		return err
+	}
+	if err := waitProcess(ctx, etcd, func(ctx context.Context) error { return proc.WaitHTTP(ctx, etcdURL+"/health") }); err != nil {
+		return err
+	}
+
+	api, err := c.startProcess("kube-apiserver",
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+		"--tls-cert-file="+files["apiserver.crt"], "--tls-private-key-file="+files["apiserver.key"],
+		"--client-ca-file="+files["ca.crt"], "--authorization-mode=RBAC", "--anonymous-auth=false",
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+files["sa.pub"], "--service-account-signing-key-file="+files["sa.key"],
+		"--kubelet-client-certificate="+files["kubelet-client.crt"], "--kubelet-client-key="+files["kubelet-client.key"],
+		"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false")
+	if err != nil {
+		return err
+	}
+	if err := waitProcess(ctx, api, c.waitAPIReady); err != nil {
+		return err
+	}
+
+	if _, err := c.startProcess("kube-controller-manager",
+		"--kubeconfig="+c.Kubeconfig, "--controllers=*", "--use-service-account-credentials=true",
+		"--service-account-private-key-file="+files["sa.key"], "--root-ca-file="+files["ca.crt"],
+		"--leader-elect=false", "--secure-port=0", "--profiling=false"); err != nil {
+		return err
+	}
+	if _, err := c.startProcess("kube-scheduler",
+		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--secure-port=0", "--profiling=false"); err != nil {
+		return err
+	}
+	if err := createNode(ctx, c.Client); err != nil {
+		return err
+	}
+	return c.startKwok(files, kwokPort)
+}
+
+// startKwok writes kwok's config and starts it as the fake kubelet of the node.
+func (c *Cluster) startKwok(files map[string]string, port int) error {
+	m := c.monitoringLayout()
+	forwards := make([]portForward, 0, len(m))
+	for _, s := range m {
+		forwards = append(forwards, portForward{Namespace: s.Namespace, Pod: s.Pod, Address: s.IP, Port: s.Port})
+	}
+	pg := m[componentPostgres]
+	execEnv := map[string][]envVar{
+		pg.Namespace + "/" + pg.Pod: {
+			{Name: "PGHOST", Value: pg.IP}, {Name: "PGPORT", Value: strconv.Itoa(pg.Port)},
+			{Name: "PGUSER", Value: postgresUser}, {Name: "PGDATABASE", Value: postgresDatabase},
+			{Name: "PGPASSWORD", Value: c.pgPassword},
+		},
+	}
+	cfg, err := kwokConfig(filepath.Join(c.BinDir, "kwok", "stages"), c.LogsFile, c.Dir, forwards, execEnv)
+	if err != nil {
+		return err
+	}
+	cfgFile := filepath.Join(c.Dir, "kwok.yaml")
+	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
+		return fmt.Errorf("write kwok config: %w", err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	_, err = c.startProcess("kwok",
+		"--config="+cfgFile, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
+		"--node-ip=127.0.0.1", "--node-port="+strconv.Itoa(port), "--server-address="+addr,
+		"--tls-cert-file="+files["kwok.crt"], "--tls-private-key-file="+files["kwok.key"],
+		"--node-lease-duration-seconds=40", "--cidr="+c.slot.PodCIDR())
+	return err
+}
+
+// waitProcess runs wait and stops early with the log tail when p dies meanwhile.
+func waitProcess(ctx context.Context, p *proc.Process, wait func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	ctx, stop := proc.UntilExit(ctx, p)
+	defer stop()
+	if err := wait(ctx); err != nil {
+		return fmt.Errorf("wait for %s: %w\n%s", p.Spec.Name, err, p.Tail(30))
+	}
+	return nil
+}
+
+// waitAPIReady polls /readyz with the admin client (anonymous requests are refused).
+func (c *Cluster) waitAPIReady(ctx context.Context) error {
+	return proc.WaitFor(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		res := c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx)
+		var code int
+		res.StatusCode(&code)
+		return res.Error() == nil && code == 200, nil
+	})
+}
+
+// waitNodeReady waits until kwok marked the node Ready and the default service account
+// exists (pods are refused before it does).
+func (c *Cluster) waitNodeReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	err := proc.WaitFor(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		node, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for node %s to be Ready: %w\n%s", NodeName, err, c.tail("kwok"))
+	}
+	if err := waitServiceAccount(ctx, c, "default"); err != nil {
+		return fmt.Errorf("%w\n%s", err, c.tail("kube-controller-manager"))
+	}
+	return nil
+}
+
+// waitServiceAccount waits for the namespace's default service account, which the
+// controller-manager creates; pods are refused until it exists.
+func waitServiceAccount(ctx context.Context, c *Cluster, ns string) error {
+	err := proc.WaitFor(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		_, err := c.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("wait for service account %s/default: %w", ns, err)
+	}
+	return nil
+}
+
+// tail is the end of a component's log, for error messages.
+func (c *Cluster) tail(name string) string {
+	return proc.TailFile(filepath.Join(c.Dir, "logs", name+".log"), 30)
+}
+
+func randomPassword() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("make password: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
