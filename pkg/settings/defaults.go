@@ -24,6 +24,7 @@ func Default() *Settings {
 			DiscordWebhook:  RemoteRef{Key: "alertmanager", Property: "discord-alerts-webhook-url"},
 			DBPassword:      RemoteRef{Key: "immich", Property: "db-password"},
 			SSHKey:          RemoteRef{Key: "nas-backup", Property: "private-key"},
+			KnownHosts:      RemoteRef{Key: "nas-backup", Property: "known-hosts"},
 		},
 		Immich: Immich{
 			Deployments:    []string{"immich-server", "immich-machine-learning"},
@@ -32,12 +33,18 @@ func Default() *Settings {
 			WorkerPort:     8082,
 			PodSelector:    map[string]string{"app.kubernetes.io/name": "server", "app.kubernetes.io/instance": "immich"},
 			Metrics: ImmichMetrics{
-				ThumbnailQueue:   "immich_queues_thumbnail_generation_active",
-				VideoQueue:       "immich_queues_video_conversion_active",
-				MetadataQueue:    "immich_queues_metadata_extraction_active",
-				ThumbnailSuccess: "immich_jobs_thumbnail_generation_success_total",
-				ThumbnailFailed:  "immich_jobs_thumbnail_generation_failed_total",
-				RequestDuration:  "http_server_duration",
+				ThumbnailQueue: "immich_queues_thumbnail_generation_active",
+				VideoQueue:     "immich_queues_video_conversion_active",
+				MetadataQueue:  "immich_queues_metadata_extraction_active",
+				// Job counters are named after the job, not the queue: `immich.jobs.` +
+				// snakeCase(JobName), and the jobs are AssetGenerateThumbnails,
+				// AssetEncodeVideo and AssetExtractMetadata (server/src/enum.ts).
+				ThumbnailSuccess:    "immich_jobs_asset_generate_thumbnails_success_total",
+				ThumbnailFailed:     "immich_jobs_asset_generate_thumbnails_failed_total",
+				VideoSuccess:        "immich_jobs_asset_encode_video_success_total",
+				MetadataSuccess:     "immich_jobs_asset_extract_metadata_success_total",
+				RequestDuration:     "http_server_duration",
+				RequestDurationUnit: "milliseconds",
 			},
 			Thresholds: ImmichThresholds{
 				ThumbnailQueue:      500,
@@ -47,6 +54,8 @@ func Default() *Settings {
 				NoThumbnailActivity: Duration(6 * time.Hour),
 				SlowRequestSeconds:  5,
 				ServerDownFor:       Duration(time.Minute),
+				TargetMissingFor:    Duration(10 * time.Minute),
+				SlowRequestsFor:     Duration(5 * time.Minute),
 			},
 		},
 		Postgres: Postgres{
@@ -63,6 +72,7 @@ func Default() *Settings {
 			Retention:      8,
 			StaleAfter:     Duration(8 * 24 * time.Hour),
 			Image:          "postgres:16.9-alpine3.22",
+			UploadImage:    "instrumentisto/rsync-ssh:alpine3.18-r3",
 			PasswordSecret: SecretKeyRef{Name: "postgres-backup-db-password", Key: "password"},
 			NAS: NAS{
 				Host:         "192.168.1.60",
@@ -73,5 +83,6 @@ func Default() *Settings {
 			},
 		},
 		Runbooks: Runbooks{BaseURL: "https://github.com/picluster/kubectl-picluster/blob/main/runbooks"},
+		RBAC:     RBAC{Group: "picluster-operators", ServiceAccount: "picluster-cron"},
 	}
 }

@@ -15,6 +15,7 @@ type Settings struct {
 	Postgres        Postgres        `json:"postgres"`
 	Backup          Backup          `json:"backup"`
 	Runbooks        Runbooks        `json:"runbooks"`
+	RBAC            RBAC            `json:"rbac"`
 }
 
 // Namespaces names where each part of the setup lives.
@@ -55,6 +56,9 @@ type ExternalSecrets struct {
 	DiscordWebhook  RemoteRef `json:"discordWebhook"`
 	DBPassword      RemoteRef `json:"dbPassword"`
 	SSHKey          RemoteRef `json:"sshKey"`
+	// KnownHosts is the NAS's SSH host key line(s), synced beside the SSH key so
+	// the backup connects with StrictHostKeyChecking=yes.
+	KnownHosts RemoteRef `json:"knownHosts"`
 }
 
 // RemoteRef points at one field of one item in the external store.
@@ -84,6 +88,13 @@ type ImmichMetrics struct {
 	ThumbnailSuccess string `json:"thumbnailSuccess"`
 	ThumbnailFailed  string `json:"thumbnailFailed"`
 	RequestDuration  string `json:"requestDuration"`
+	// VideoSuccess and MetadataSuccess count finished video-encoding and
+	// metadata-extraction jobs: a queue with active jobs and none finishing is stuck.
+	VideoSuccess    string `json:"videoSuccess"`
+	MetadataSuccess string `json:"metadataSuccess"`
+	// RequestDurationUnit is the unit RequestDuration's histogram is recorded in:
+	// "milliseconds" (OpenTelemetry's http.server.duration) or "seconds".
+	RequestDurationUnit string `json:"requestDurationUnit"`
 }
 
 // ImmichThresholds are the alert thresholds for Immich.
@@ -95,6 +106,8 @@ type ImmichThresholds struct {
 	NoThumbnailActivity Duration `json:"noThumbnailActivityFor"`
 	SlowRequestSeconds  float64  `json:"slowRequestSeconds"`
 	ServerDownFor       Duration `json:"serverDownFor"`
+	TargetMissingFor    Duration `json:"targetMissingFor"`
+	SlowRequestsFor     Duration `json:"slowRequestsFor"`
 }
 
 // Postgres describes Immich's database.
@@ -108,12 +121,14 @@ type Postgres struct {
 
 // Backup describes the weekly pg_dump CronJob and the NAS it uploads to.
 type Backup struct {
-	CronJob        string       `json:"cronJob"`
-	Schedule       string       `json:"schedule"`
-	TimeZone       string       `json:"timeZone"`
-	Retention      int          `json:"retention"`
-	StaleAfter     Duration     `json:"staleAfter"`
-	Image          string       `json:"image"`
+	CronJob    string   `json:"cronJob"`
+	Schedule   string   `json:"schedule"`
+	TimeZone   string   `json:"timeZone"`
+	Retention  int      `json:"retention"`
+	StaleAfter Duration `json:"staleAfter"`
+	Image      string   `json:"image"`
+	// UploadImage runs rsync and ssh (the Postgres image has neither); pinned like Image.
+	UploadImage    string       `json:"uploadImage"`
 	PasswordSecret SecretKeyRef `json:"passwordSecret"`
 	NAS            NAS          `json:"nas"`
 }
@@ -130,4 +145,11 @@ type NAS struct {
 // Runbooks says where the runbook_url annotations of the alerts point.
 type Runbooks struct {
 	BaseURL string `json:"baseURL"`
+}
+
+// RBAC names who `install` binds to the picluster-operator role: a Group for on-call
+// users and a ServiceAccount (in the monitoring namespace) for unattended cron runs.
+type RBAC struct {
+	Group          string `json:"group"`
+	ServiceAccount string `json:"serviceAccount"`
 }

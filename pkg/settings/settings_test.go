@@ -76,6 +76,15 @@ func TestParseNamesTheBadKey(t *testing.T) {
 		"service port name":        {doc: "prometheus:\n  port: \"not a port!\"\n", want: []string{"key prometheus.port"}},
 		"not a mapping":            {doc: "- a\n- b\n", want: []string{"mapping"}},
 		"broken YAML":              {doc: "backup: [\n", want: []string{"YAML"}},
+		"unpinned upload image":    {doc: "backup:\n  uploadImage: instrumentisto/rsync-ssh\n", want: []string{"key backup.uploadImage", "pinned"}},
+		"bad video success metric": {doc: "immich:\n  metrics:\n    videoSuccess: \"\"\n", want: []string{"key immich.metrics.videoSuccess"}},
+		"bad metadata metric":      {doc: "immich:\n  metrics:\n    metadataSuccess: a-b\n", want: []string{"key immich.metrics.metadataSuccess"}},
+		"bad duration unit":        {doc: "immich:\n  metrics:\n    requestDurationUnit: ms\n", want: []string{"key immich.metrics.requestDurationUnit", "ms"}},
+		"zero target missing for":  {doc: "immich:\n  thresholds:\n    targetMissingFor: 0s\n", want: []string{"key immich.thresholds.targetMissingFor"}},
+		"zero slow requests for":   {doc: "immich:\n  thresholds:\n    slowRequestsFor: 0s\n", want: []string{"key immich.thresholds.slowRequestsFor"}},
+		"empty known hosts ref":    {doc: "externalSecrets:\n  knownHosts:\n    property: \"\"\n", want: []string{"key externalSecrets.knownHosts.property"}},
+		"empty rbac group":         {doc: "rbac:\n  group: \"\"\n", want: []string{"key rbac.group"}},
+		"bad service account":      {doc: "rbac:\n  serviceAccount: Cron_Job\n", want: []string{"key rbac.serviceAccount"}},
 		"several bad keys at once": {doc: "backup:\n  retention: 0\n  nas:\n    host: \"\"\n", want: []string{"key backup.retention", "key backup.nas.host"}},
 	}
 	for name, tc := range tests {

@@ -41,6 +41,7 @@ func (s *Settings) Validate() error {
 	v.remoteRef("externalSecrets.discordWebhook", s.ExternalSecrets.DiscordWebhook)
 	v.remoteRef("externalSecrets.dbPassword", s.ExternalSecrets.DBPassword)
 	v.remoteRef("externalSecrets.sshKey", s.ExternalSecrets.SSHKey)
+	v.remoteRef("externalSecrets.knownHosts", s.ExternalSecrets.KnownHosts)
 
 	if len(s.Immich.Deployments) == 0 {
 		v.add("immich.deployments", "must name at least one Deployment")
@@ -58,10 +59,16 @@ func (s *Settings) Validate() error {
 	for key, name := range map[string]string{
 		"thumbnailQueue": m.ThumbnailQueue, "videoQueue": m.VideoQueue, "metadataQueue": m.MetadataQueue,
 		"thumbnailSuccess": m.ThumbnailSuccess, "thumbnailFailed": m.ThumbnailFailed, "requestDuration": m.RequestDuration,
+		"videoSuccess": m.VideoSuccess, "metadataSuccess": m.MetadataSuccess,
 	} {
 		if !metricName.MatchString(name) {
 			v.add("immich.metrics."+key, "%q is not a Prometheus metric name", name)
 		}
+	}
+	switch m.RequestDurationUnit {
+	case "seconds", "milliseconds":
+	default:
+		v.add("immich.metrics.requestDurationUnit", "must be seconds or milliseconds, got %q", m.RequestDurationUnit)
 	}
 	th := s.Immich.Thresholds
 	v.positiveInt("immich.thresholds.thumbnailQueue", th.ThumbnailQueue)
@@ -70,6 +77,8 @@ func (s *Settings) Validate() error {
 	v.positive("immich.thresholds.queueStuckFor", th.QueueStuckFor)
 	v.positive("immich.thresholds.noThumbnailActivityFor", th.NoThumbnailActivity)
 	v.positive("immich.thresholds.serverDownFor", th.ServerDownFor)
+	v.positive("immich.thresholds.targetMissingFor", th.TargetMissingFor)
+	v.positive("immich.thresholds.slowRequestsFor", th.SlowRequestsFor)
 	if th.SlowRequestSeconds <= 0 {
 		v.add("immich.thresholds.slowRequestSeconds", "must be greater than 0, got %v", th.SlowRequestSeconds)
 	}
@@ -96,9 +105,8 @@ func (s *Settings) Validate() error {
 		v.add("backup.retention", "must keep at least 1 dump, got %d", b.Retention)
 	}
 	v.positive("backup.staleAfter", b.StaleAfter)
-	if b.Image == "" || !strings.ContainsAny(b.Image, ":@") || strings.HasSuffix(b.Image, ":latest") {
-		v.add("backup.image", "must be pinned by tag or digest (not latest), got %q", b.Image)
-	}
+	v.pinnedImage("backup.image", b.Image)
+	v.pinnedImage("backup.uploadImage", b.UploadImage)
 	v.secretRef("backup.passwordSecret", b.PasswordSecret)
 	v.nonEmpty("backup.nas.host", b.NAS.Host)
 	v.port("backup.nas.port", b.NAS.Port)
@@ -108,6 +116,8 @@ func (s *Settings) Validate() error {
 	}
 	v.secretRef("backup.nas.sshKeySecret", b.NAS.SSHKeySecret)
 	v.url("runbooks.baseURL", s.Runbooks.BaseURL)
+	v.nonEmpty("rbac.group", s.RBAC.Group)
+	v.dns1123("rbac.serviceAccount", s.RBAC.ServiceAccount)
 	return v.err()
 }
 
@@ -144,6 +154,12 @@ func (v *validator) port(key string, p int) {
 func (v *validator) positive(key string, d Duration) {
 	if d <= 0 {
 		v.add(key, "must be a duration greater than 0, got %s", d)
+	}
+}
+
+func (v *validator) pinnedImage(key, image string) {
+	if image == "" || !strings.ContainsAny(image, ":@") || strings.HasSuffix(image, ":latest") {
+		v.add(key, "must be pinned by tag or digest (not latest), got %q", image)
 	}
 }
 
