@@ -185,18 +185,29 @@ func (p *Process) Tree() []int {
 	return pids
 }
 
-// RSS is the resident memory of the leader and its descendants, in bytes.
+// RSS is the resident memory of the leader and its descendants, in bytes (shared pages
+// count once per process that maps them; see PSS).
 func (p *Process) RSS() (int64, error) {
+	return p.sumMemory(rssOf)
+}
+
+// PSS is the proportional set size of the leader and its descendants, in bytes: shared
+// pages split among the processes sharing them, so it adds up across a server's workers.
+func (p *Process) PSS() (int64, error) {
+	return p.sumMemory(pssOf)
+}
+
+func (p *Process) sumMemory(of func(pid int) (int64, error)) (int64, error) {
 	var total int64
 	for _, pid := range p.Tree() {
-		rss, err := rssOf(pid)
+		rss, err := of(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}
 		total += rss
 	}
 	if total == 0 {
-		return 0, fmt.Errorf("rss of %s: no live process", p.Spec.Name)
+		return 0, fmt.Errorf("memory of %s: no live process", p.Spec.Name)
 	}
 	return total, nil
 }

@@ -58,6 +58,10 @@ func TestStartStopLeavesNothing(t *testing.T) {
 			rss, err := p.RSS()
 			require.NoError(t, err)
 			assert.Positive(t, rss)
+			pss, err := p.PSS()
+			require.NoError(t, err)
+			assert.Positive(t, pss)
+			assert.LessOrEqual(t, pss, rss)
 
 			stopErr := p.Stop()
 			if tc.stopTimeout > 0 {

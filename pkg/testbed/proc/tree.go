@@ -97,22 +97,27 @@ func tree(leader int) []procInfo {
 }
 
 // rssOf reads VmRSS of one process in bytes.
-func rssOf(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+func rssOf(pid int) (int64, error) { return procKB(pid, "status", "VmRSS:") }
+
+// pssOf reads the proportional set size of one process in bytes.
+func pssOf(pid int) (int64, error) { return procKB(pid, "smaps_rollup", "Pss:") }
+
+// procKB reads a "Key: N kB" line of /proc/PID/file, in bytes.
+func procKB(pid int, file, key string) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/" + file)
 	if err != nil {
-		return 0, fmt.Errorf("read status of pid %d: %w", pid, err)
+		return 0, fmt.Errorf("read %s of pid %d: %w", file, pid, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parse VmRSS of pid %d: %w", pid, err)
+				return 0, fmt.Errorf("parse %s %s of pid %d: %w", file, key, pid, err)
 			}
 			return kb * 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return 0, fmt.Errorf("no %s in %s of pid %d", key, file, pid)
 }

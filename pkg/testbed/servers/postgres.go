@@ -29,18 +29,20 @@ type Postgres struct {
 	Process *proc.Process
 	// BinDir holds the matching client tools (psql, pg_dump, pg_restore).
 	BinDir string
-	// Dir holds the logs; DataDir and SocketDir may lie elsewhere when the postgres user
-	// cannot reach Dir (a root-only t.TempDir).
+	// Dir holds the logs. DataDir and SocketDir lie in a folder of their own on tmpfs
+	// (/dev/shm, else the temp dir) that the postgres user can reach even when Dir is a
+	// root-only t.TempDir; Stop removes it.
 	Dir, DataDir, SocketDir string
 
 	remove   []string
 	uid, gid int // who runs postgres; 0 = the test's own user
 }
 
-// StartPostgres initialises a fresh cluster, starts it and creates database (default
-// "postgres"); the superuser's password is password (random when empty). As root it runs
-// as the system user postgres, since postgres refuses to run as root. The password is
-// handed over in a file that is removed at once, and never logged.
+// StartPostgres starts a fresh cluster (a copy of one initdb makes once per test process),
+// listening on Host only, and creates database (default "postgres"); the superuser's
+// password is password (ASCII; random when empty). As root it runs as the system user
+// postgres, since postgres refuses to run as root. The password reaches the server only
+// as a SCRAM verifier, so it is in no log and no file.
 func StartPostgres(ctx context.Context, o Options, database, password string) (*Postgres, error) {
 	o = o.withDefaults()
 	if database == "" {
@@ -92,7 +94,7 @@ func StartPostgres(ctx context.Context, o Options, database, password string) (*
 		})
 	}
 	ready := func(ctx context.Context, port int) error {
-		return proc.WaitFor(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		return proc.WaitFor(ctx, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 			cmd := exec.CommandContext(ctx, filepath.Join(p.BinDir, "pg_isready"),
 				"-q", "-t", "2", "-h", o.Host, "-p", strconv.Itoa(port))
 			cmd.Env = withoutPGEnv()
@@ -105,12 +107,9 @@ func StartPostgres(ctx context.Context, o Options, database, password string) (*
 		return nil, err
 	}
 	p.Process, p.Port = pr, port
-	if database != "postgres" {
-		sql := "CREATE DATABASE " + quoteIdent(database)
-		if out, err := p.localPsql(ctx, "postgres", sql); err != nil {
-			_ = p.Stop()
-			return nil, fmt.Errorf("start postgres: create database %s: %w: %s", database, err, out)
-		}
+	if err := p.setUp(ctx); err != nil {
+		_ = p.Stop()
+		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	return p, nil
 }
@@ -143,74 +142,55 @@ func (p *Postgres) Stop() error {
 	return stopAndClean(p.Process, p.remove...)
 }
 
-// prepare picks the folders, runs initdb and writes pg_hba.conf.
+// prepare gives the server a copy of the template cluster and a socket folder, in a
+// folder of its own that the postgres user can reach.
 func (p *Postgres) prepare(ctx context.Context) error {
-	uid, gid := p.uid, p.gid
-	base := p.Dir
-	// The socket path must fit in sun_path (108 bytes), and the postgres user must be able
-	// to reach the cluster (base itself is handed to it below); otherwise use a short folder of its own under the temp dir.
-	if len(base)+len("/sock/.s.PGSQL.65535") > 100 || (uid != 0 && !traversable(filepath.Dir(base), uid, gid)) {
-		var err error
-		if base, err = os.MkdirTemp("", "picluster-pg-"); err != nil {
-			return fmt.Errorf("create data dir: %w", err)
-		}
-		p.remove = append(p.remove, base)
+	tpl, err := pgTemplate(ctx, p.BinDir, p.uid, p.gid, filepath.Join(p.Dir, "initdb.log"))
+	if err != nil {
+		return err
 	}
+	base, err := os.MkdirTemp(pgDataRoot(), fmt.Sprintf("%s%d-", pgDirPrefix, os.Getpid()))
+	if err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	p.remove = append(p.remove, base)
 	p.DataDir, p.SocketDir = filepath.Join(base, "data"), filepath.Join(base, "sock")
-	if err := os.MkdirAll(p.SocketDir, 0o700); err != nil {
+	if err := os.Mkdir(p.SocketDir, 0o700); err != nil {
 		return fmt.Errorf("create socket dir: %w", err)
 	}
-	pwfile := filepath.Join(base, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(p.Password+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write password file: %w", err)
-	}
-	defer os.Remove(pwfile)
-	if uid != 0 {
-		for _, path := range []string{base, p.SocketDir, pwfile} {
-			if err := os.Chown(path, uid, gid); err != nil {
+	if p.uid != 0 {
+		for _, path := range []string{base, p.SocketDir} {
+			if err := os.Chown(path, p.uid, p.gid); err != nil {
 				return fmt.Errorf("hand %s to the postgres user: %w", path, err)
 			}
 		}
 	}
-	logPath := filepath.Join(p.Dir, "initdb.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	return copyCluster(ctx, tpl, p.DataDir)
+}
+
+// setUp sets the superuser's password (as a SCRAM verifier) and creates the database,
+// over the trusted unix socket.
+func (p *Postgres) setUp(ctx context.Context) error {
+	verifier, err := scramVerifier(p.Password)
 	if err != nil {
-		return fmt.Errorf("open initdb log: %w", err)
+		return err
 	}
-	defer logf.Close()
-	cmd := exec.CommandContext(ctx, filepath.Join(p.BinDir, "initdb"),
-		"-D", p.DataDir, "-U", p.User, "--pwfile="+pwfile,
-		"--auth-local=trust", "--auth-host=scram-sha-256",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
-	cmd.Dir = base
-	cmd.Env = withoutPGEnv()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if uid != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	args := []string{"-c", "ALTER ROLE " + quoteIdent(p.User) + " PASSWORD '" + verifier + "'"}
+	if p.Database != "postgres" {
+		args = append(args, "-c", "CREATE DATABASE "+quoteIdent(p.Database))
 	}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("initdb: %w\n--- end of %s:\n%s", err, logPath, proc.TailFile(logPath, 20))
-	}
-	// Password auth from anywhere that can reach Host (a test may sit in another netns);
-	// the unix socket sits in a folder only postgres and root can enter.
-	hba := "local all all trust\nhost all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n"
-	hbaPath := filepath.Join(p.DataDir, "pg_hba.conf")
-	if err := os.WriteFile(hbaPath, []byte(hba), 0o600); err != nil {
-		return fmt.Errorf("write pg_hba.conf: %w", err)
-	}
-	if uid != 0 {
-		if err := os.Chown(hbaPath, uid, gid); err != nil {
-			return fmt.Errorf("hand pg_hba.conf to the postgres user: %w", err)
-		}
+	if out, err := p.localPsql(ctx, "postgres", args...); err != nil {
+		return fmt.Errorf("set password and create database %s: %w: %s", p.Database, err, out)
 	}
 	return nil
 }
 
-// localPsql runs SQL as the superuser over the unix socket (trusted), for set-up.
-func (p *Postgres) localPsql(ctx context.Context, database, sql string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(p.BinDir, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
-		"-h", p.SocketDir, "-p", strconv.Itoa(p.Port), "-U", p.User, "-d", database, "-c", sql)
+// localPsql runs psql as the superuser over the unix socket (trusted), for set-up; each
+// "-c" in args is its own transaction.
+func (p *Postgres) localPsql(ctx context.Context, database string, args ...string) (string, error) {
+	args = append([]string{"-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+		"-h", p.SocketDir, "-p", strconv.Itoa(p.Port), "-U", p.User, "-d", database}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(p.BinDir, "psql"), args...)
 	cmd.Env = withoutPGEnv()
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err

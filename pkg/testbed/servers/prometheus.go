@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -159,9 +160,14 @@ func withRuleFiles(configYAML string, paths []string) ([]byte, error) {
 		list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: path})
 	}
 	top.Content = append(top.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "rule_files"}, list)
-	out, err := yaml.Marshal(&doc)
-	if err != nil {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
 		return nil, fmt.Errorf("write prometheus config: %w", err)
 	}
-	return out, nil
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("write prometheus config: %w", err)
+	}
+	return out.Bytes(), nil
 }

@@ -176,9 +176,13 @@ func ctx(t *testing.T) context.Context {
 // logStart logs how long a server took to become ready and its resident memory.
 func logStart(t *testing.T, name string, since time.Time, p *proc.Process) {
 	t.Helper()
+	took := time.Since(since)
 	rss, err := p.RSS()
 	require.NoError(t, err)
-	t.Logf("%s ready in %d ms, RSS %.1f MiB (%d processes)", name, time.Since(since).Milliseconds(), float64(rss)/(1<<20), len(p.Tree()))
+	pss, err := p.PSS()
+	require.NoError(t, err)
+	t.Logf("%s ready in %d ms, RSS %.1f MiB, PSS %.1f MiB (%d processes)",
+		name, took.Milliseconds(), float64(rss)/(1<<20), float64(pss)/(1<<20), len(p.Tree()))
 }
 
 func assertGone(t *testing.T, pids []int) {
