@@ -127,11 +127,16 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	return c, nil
 }
 
-// prepare makes the directories, claims a slot and writes the certificates.
+// prepare claims a slot, makes the directories (named after the slot, so the next bed
+// on the slot removes what a killed run left) and writes the certificates.
 func (c *Cluster) prepare() error {
 	var err error
+	if c.slot, err = claimSlot(); err != nil {
+		return err
+	}
+	c.Slot = c.slot.Index
 	if c.Dir == "" {
-		if c.Dir, err = os.MkdirTemp("", "picluster-testbed-"); err != nil {
+		if c.Dir, err = os.MkdirTemp("", c.slot.tempPrefix()); err != nil {
 			return fmt.Errorf("make work dir: %w", err)
 		}
 		c.ownDir = true
@@ -139,18 +144,10 @@ func (c *Cluster) prepare() error {
 	if err := os.MkdirAll(filepath.Join(c.Dir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("make log dir: %w", err)
 	}
-	// etcd is fastest on tmpfs.
-	shm := ""
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		shm = "/dev/shm"
-	}
-	if c.etcdDir, err = os.MkdirTemp(shm, "picluster-etcd-"); err != nil {
+	c.etcdDir = c.slot.etcdDir()
+	if err := os.MkdirAll(c.etcdDir, 0o700); err != nil {
 		return fmt.Errorf("make etcd data dir: %w", err)
 	}
-	if c.slot, err = claimSlot(); err != nil {
-		return err
-	}
-	c.Slot = c.slot.Index
 	if c.certs, err = newCertificates(); err != nil {
 		return err
 	}
@@ -221,18 +218,37 @@ func (c *Cluster) Stop() error {
 	return c.stopErr
 }
 
-// PIDs lists the process IDs of everything the bed started (for leak checks).
+// PIDs lists the live process IDs of everything the bed started, children included (for
+// leak checks: take them before Stop).
 func (c *Cluster) PIDs() []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var pids []int
 	for _, p := range c.procs {
-		pids = append(pids, p.PID())
+		pids = append(pids, p.Tree()...)
 	}
 	if c.monitoring != nil {
 		pids = append(pids, c.monitoring.pids()...)
 	}
 	return pids
+}
+
+// RSS is the resident memory of every process of the bed (servers included), in bytes.
+func (c *Cluster) RSS() int64 {
+	c.mu.Lock()
+	procs := append([]*proc.Process(nil), c.procs...)
+	m := c.monitoring
+	c.mu.Unlock()
+	if m != nil {
+		procs = append(procs, m.processes()...)
+	}
+	var total int64
+	for _, p := range procs {
+		if rss, err := p.RSS(); err == nil {
+			total += rss
+		}
+	}
+	return total
 }
 
 // Leftovers lists what of this bed still exists after Stop: processes, network namespace,

@@ -112,7 +112,8 @@ func kwokObject(kind, name string, spec map[string]any) map[string]any {
 	}
 }
 
-// patchPodStage shortens a pod Stage's delays, and makes pod-create take the pod IP from
+// patchPodStage shortens a pod Stage's delays (pod-delete no longer waits for the grace
+// period), and makes pod-create take the pod IP from
 // PodIPAnnotation when the pod has it.
 func patchPodStage(data []byte) ([]byte, error) {
 	var stage map[string]any
@@ -126,6 +127,12 @@ func patchPodStage(data []byte) ([]byte, error) {
 		}
 		if j, ok := delay["jitterDurationMilliseconds"].(float64); ok && j > podStageJitterMillis {
 			delay["jitterDurationMilliseconds"] = podStageJitterMillis
+		}
+		// pod-delete waits up to the deletion timestamp (the 30 s grace period) at random,
+		// which makes every scale-down in a test slow; a real kubelet is done much sooner
+		// for containers that exit on SIGTERM.
+		if from, ok := delay["jitterDurationFrom"].(map[string]any); ok && from["expressionFrom"] == ".metadata.deletionTimestamp" {
+			delete(delay, "jitterDurationFrom")
 		}
 	}
 	next, _ := spec["next"].(map[string]any)

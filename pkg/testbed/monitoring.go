@@ -199,23 +199,26 @@ func (m *Monitoring) stop() error {
 	return errors.Join(errs...)
 }
 
-// pids lists the servers' process IDs (with their children).
-func (m *Monitoring) pids() []int {
+// processes lists the servers' processes.
+func (m *Monitoring) processes() []*proc.Process {
 	var procs []*proc.Process
-	if m.Prometheus != nil {
+	if m.Prometheus != nil && m.Prometheus.Process != nil {
 		procs = append(procs, m.Prometheus.Process)
 	}
-	if m.Alertmanager != nil {
+	if m.Alertmanager != nil && m.Alertmanager.Process != nil {
 		procs = append(procs, m.Alertmanager.Process)
 	}
-	if m.Postgres != nil {
+	if m.Postgres != nil && m.Postgres.Process != nil {
 		procs = append(procs, m.Postgres.Process)
 	}
+	return procs
+}
+
+// pids lists the servers' process IDs (with their children).
+func (m *Monitoring) pids() []int {
 	var pids []int
-	for _, p := range procs {
-		if p != nil {
-			pids = append(pids, p.Tree()...)
-		}
+	for _, p := range m.processes() {
+		pids = append(pids, p.Tree()...)
 	}
 	return pids
 }

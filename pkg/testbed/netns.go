@@ -56,6 +56,27 @@ func (s *slot) Addr(i int) string { return fmt.Sprintf("10.250.%d.%d", 2*s.Index
 // PodCIDR is kwok's pod CIDR for this slot.
 func (s *slot) PodCIDR() string { return fmt.Sprintf("10.250.%d.0/24", 2*s.Index+1) }
 
+// etcdDir is etcd's data dir, on tmpfs when there is one (etcd is fastest there).
+func (s *slot) etcdDir() string {
+	dir := os.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		dir = "/dev/shm"
+	}
+	return filepath.Join(dir, s.NetNS()+"-etcd")
+}
+
+// tempPrefix starts the name of the slot's temporary work dirs.
+func (s *slot) tempPrefix() string { return s.NetNS() + "-" }
+
+// removeFiles removes the etcd data and temporary work dirs a killed bed left on this slot.
+func (s *slot) removeFiles() {
+	_ = os.RemoveAll(s.etcdDir())
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), s.tempPrefix()+"*"))
+	for _, dir := range old {
+		_ = os.RemoveAll(dir)
+	}
+}
+
 // lockDir holds the slot locks; /run/lock is shared by every user of the machine.
 func lockDir() string {
 	for _, d := range []string{"/run/lock", os.TempDir()} {
@@ -82,8 +103,9 @@ func claimSlot() (*slot, error) {
 			continue
 		}
 		s := &slot{Index: i, lock: f}
+		s.removeFiles() // leftovers of a killed run
 		if os.Geteuid() == 0 {
-			s.removeNetwork() // leftovers of a killed run
+			s.removeNetwork()
 		}
 		return s, nil
 	}
@@ -166,4 +188,34 @@ func ip(args ...string) error {
 		return fmt.Errorf("ip %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// RemoveLeftovers removes the network namespaces and veths of slots no running bed holds:
+// what a killed test process (panic, timeout, SIGKILL) could not remove itself. Any bed
+// does this for its own slot when it starts; CI calls it after the tests. Needs root.
+func RemoveLeftovers() ([]string, error) {
+	if os.Geteuid() != 0 {
+		return nil, ErrNeedRoot
+	}
+	dir := lockDir()
+	var removed []string
+	for i := range maxSlots {
+		left := NetworkLeftovers(i)
+		if len(left) == 0 {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("slot-%d.lock", i)), os.O_CREATE|os.O_RDWR, 0o666)
+		if err != nil {
+			return removed, fmt.Errorf("open slot lock: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			_ = f.Close() // a running bed owns it
+			continue
+		}
+		s := &slot{Index: i, lock: f}
+		s.removeNetwork()
+		s.release()
+		removed = append(removed, left...)
+	}
+	return removed, nil
 }

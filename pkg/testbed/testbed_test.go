@@ -29,6 +29,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(panicChildEnv); dir != "" {
+		panicChild(dir)
+	}
 	os.Exit(testbed.RunMain(m, testbed.MainOptions{}))
 }
 
@@ -157,6 +160,7 @@ func TestDeploymentScales(t *testing.T) {
 		scale.Spec.Replicas = replicas
 		_, err = c.Client.AppsV1().Deployments(ns).UpdateScale(ctx, deploy.Name, scale, metav1.UpdateOptions{})
 		require.NoError(t, err)
+		began := time.Now()
 		waitFor(t, "deployment scaled", func(ctx context.Context) (bool, error) {
 			d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, deploy.Name, metav1.GetOptions{})
 			if err != nil {
@@ -169,6 +173,7 @@ func TestDeploymentScales(t *testing.T) {
 			return d.Status.ObservedGeneration == d.Generation && d.Status.ReadyReplicas == replicas &&
 				d.Status.Replicas == replicas && len(pods.Items) == int(replicas), nil
 		})
+		t.Logf("scaled to %d in %s", replicas, time.Since(began).Round(time.Millisecond))
 	}
 }
 

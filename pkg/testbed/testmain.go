@@ -172,3 +172,17 @@ func (c *Cluster) Namespace(t testing.TB) string {
 	}
 	return ns.Name
 }
+
+// RequireBinaries returns the bed's build dir (see BinDir) for tests that start beds of
+// their own. Without a build it skips the test locally and fails it in CI.
+func RequireBinaries(t testing.TB) string {
+	t.Helper()
+	dir, err := BinDir()
+	if errors.Is(err, ErrNotBuilt) {
+		skipOrFail(t, "test bed: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("test bed: %v", err)
+	}
+	return dir
+}

@@ -1,0 +1,143 @@
+package testbed_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/picluster/kubectl-picluster/pkg/testbed"
+)
+
+// panicChildEnv makes the test binary a child that starts a bed and panics (see TestMain).
+const panicChildEnv = "PICLUSTER_TESTBED_PANIC_CHILD"
+
+// processesIn lists the processes whose working directory is dir or below: every process
+// a bed starts runs in its Dir.
+func processesIn(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var found []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd"))
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		found = append(found, fmt.Sprintf("%d %s", pid, strings.TrimSpace(string(comm))))
+	}
+	return found
+}
+
+func TestStopLeavesNothingBehind(t *testing.T) {
+	bin := testbed.RequireBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	began := time.Now()
+	c, err := testbed.Start(ctx, testbed.Options{BinDir: bin})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop() })
+	t.Logf("bed started in %s", time.Since(began).Round(time.Millisecond))
+	want := 5 // etcd, apiserver, controller-manager, scheduler, kwok
+	if os.Geteuid() == 0 {
+		_, err := c.StartMonitoring(ctx, testbed.MonitoringOptions{})
+		require.NoError(t, err)
+		want += 3
+	} else {
+		t.Log("not root: the network namespace part is not covered")
+	}
+	pids := c.PIDs()
+	require.GreaterOrEqual(t, len(pids), want)
+	t.Logf("bed with %d processes started in %s, RSS %d MiB", len(pids), time.Since(began).Round(time.Millisecond), c.RSS()>>20)
+	dir := c.Dir
+
+	require.NoError(t, c.Stop())
+	assert.Empty(t, c.Leftovers(pids))
+	assert.Empty(t, processesIn(dir))
+	assert.NoDirExists(t, dir)
+	if os.Geteuid() == 0 {
+		assert.Empty(t, testbed.NetworkLeftovers(c.Slot))
+	}
+}
+
+func TestStartFailureLeavesNothingBehind(t *testing.T) {
+	bin := testbed.RequireBinaries(t)
+	// A build whose kwok stages are missing fails after the control plane is up.
+	broken := t.TempDir()
+	for _, name := range []string{"bin", "crds", "versions.env"} {
+		require.NoError(t, os.Symlink(filepath.Join(bin, name), filepath.Join(broken, name)))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(broken, "kwok", "stages"), 0o755))
+	dir := filepath.Join(t.TempDir(), "bed")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := testbed.Start(ctx, testbed.Options{BinDir: broken, Dir: dir, KeepDir: true})
+	require.Error(t, err)
+	assert.Nil(t, c)
+	assert.Contains(t, err.Error(), "kwok stage")
+	assert.FileExists(t, filepath.Join(dir, "logs", "kube-apiserver.log"), "the control plane was started")
+	assert.Empty(t, processesIn(dir))
+}
+
+// panicChild starts a bed (with the servers when root), records it, and panics, as a test
+// that crashes does. It never returns.
+func panicChild(dir string) {
+	ctx := context.Background()
+	c, err := testbed.Start(ctx, testbed.Options{Dir: dir, KeepDir: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	if os.Geteuid() == 0 {
+		if _, err := c.StartMonitoring(ctx, testbed.MonitoringOptions{NoPostgres: true}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+	_ = os.WriteFile(filepath.Join(dir, "slot"), []byte(strconv.Itoa(c.Slot)), 0o644)
+	panic("deliberate panic with a running test bed")
+}
+
+func TestPanicLeavesNoProcessAndTheNextBedCleansUp(t *testing.T) {
+	testbed.RequireBinaries(t)
+	dir := filepath.Join(t.TempDir(), "bed")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), panicChildEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child must die of its panic")
+	require.Contains(t, string(out), "deliberate panic", string(out))
+	slotData, err := os.ReadFile(filepath.Join(dir, "slot"))
+	require.NoError(t, err, string(out))
+	slot, err := strconv.Atoi(string(slotData))
+	require.NoError(t, err)
+
+	// The parent-death signal kills every process at once.
+	require.Eventually(t, func() bool { return len(processesIn(dir)) == 0 }, 10*time.Second, 50*time.Millisecond,
+		"processes left: %v", processesIn(dir))
+	if os.Geteuid() != 0 {
+		return
+	}
+	// Nothing ran the cleanup, so the network is still there until the slot is taken again.
+	assert.NotEmpty(t, testbed.NetworkLeftovers(slot))
+	removed, err := testbed.RemoveLeftovers()
+	require.NoError(t, err)
+	assert.NotEmpty(t, removed)
+	assert.Empty(t, testbed.NetworkLeftovers(slot))
+}
