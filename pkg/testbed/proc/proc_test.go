@@ -262,12 +262,9 @@ func (r *recordingTB) Skipf(string, ...any)  { r.skipped = true }
 func (r *recordingTB) Fatalf(string, ...any) { r.failed = true }
 
 func TestLookBinaryPostgresPrefersVersionedDir(t *testing.T) {
+	p := RequireBinary(t, "initdb")
 	dirs := PostgresBinDirs()
-	if len(dirs) == 0 {
-		t.Skip("no /usr/lib/postgresql/*/bin here")
-	}
-	p, err := LookBinary("initdb")
-	require.NoError(t, err)
+	require.NotEmpty(t, dirs)
 	assert.Equal(t, filepath.Join(dirs[0], "initdb"), p)
 }
 
