@@ -119,6 +119,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		if err := applyCRDs(ctx, c.Dynamic, filepath.Join(c.BinDir, "crds")); err != nil {
 			return c, err
 		}
+		o.Logf("testbed: CRDs established after %s", time.Since(began).Round(time.Millisecond))
 	}
 	if err := c.waitNodeReady(ctx); err != nil {
 		return c, err

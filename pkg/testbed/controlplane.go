@@ -175,6 +175,7 @@ func (c *Cluster) waitNodeReady(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wait for node %s to be Ready: %w\n%s", NodeName, err, c.tail("kwok"))
 	}
+	c.opts.Logf("testbed: node %s Ready", NodeName)
 	if err := waitServiceAccount(ctx, c, "default"); err != nil {
 		return fmt.Errorf("%w\n%s", err, c.tail("kube-controller-manager"))
 	}

@@ -67,9 +67,6 @@ func kwokConfig(stagesDir, logsFile, workDir string, forwards []portForward, exe
 		kwokObject("ClusterLogs", "all-pods", map[string]any{
 			"logs": []any{map[string]any{"logsFile": logsFile, "follow": true}},
 		}),
-		kwokObject("ClusterExec", "all-pods", map[string]any{
-			"execs": []any{map[string]any{"local": map[string]any{"workDir": workDir}}},
-		}),
 	}
 	for _, fw := range forwards {
 		objs = append(objs, kwokObject("ClusterPortForward", fw.Namespace+"-"+fw.Pod, map[string]any{
@@ -87,6 +84,10 @@ func kwokConfig(stagesDir, logsFile, workDir string, forwards []portForward, exe
 			"execs":    []any{map[string]any{"local": map[string]any{"workDir": workDir, "envs": env}}},
 		}))
 	}
+	// kwok takes the first ClusterExec that matches: the catch-all goes last.
+	objs = append(objs, kwokObject("ClusterExec", "all-pods", map[string]any{
+		"execs": []any{map[string]any{"local": map[string]any{"workDir": workDir}}},
+	}))
 	for _, o := range objs {
 		data, err := yaml.Marshal(o)
 		if err != nil {

@@ -2,6 +2,8 @@ package testbed_test
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
 )
 
 // newFactory is the plugin's factory as the root command builds it, for a kubeconfig and
@@ -153,4 +156,24 @@ func deployment(ns, name string, replicas int32) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+func TestKubectlExecAndPortForwardReachRealServers(t *testing.T) {
+	c, m := testbed.RequireMonitoring(t)
+	require.NotNil(t, m.Postgres)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// kwok runs exec'd commands on the host, with PG* pointing at the real Postgres.
+	out, err := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig, "-n", testbed.ImmichNamespace,
+		"exec", "immich-postgresql-0", "--", "psql", "-Atc", "select current_database()").CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, "immich", strings.TrimSpace(string(out)))
+
+	port, err := proc.FreePort()
+	require.NoError(t, err)
+	pf := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig, "-n", testbed.MonitoringNamespace,
+		"port-forward", "svc/"+testbed.AlertmanagerService, fmt.Sprintf("%d:web", port))
+	require.NoError(t, pf.Start())
+	t.Cleanup(func() { _ = pf.Process.Kill(); _ = pf.Wait() })
+	require.NoError(t, proc.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/-/ready", port)))
 }
