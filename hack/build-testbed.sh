@@ -50,8 +50,8 @@ fi
 mkdir -p "$cache"
 # Two test packages may ask for the bed at once: one builds, the other waits.
 exec 9>"$cache/.lock"
-if command -v flock >/dev/null; then
-	log "waiting for the build lock $cache/.lock"
+if command -v flock >/dev/null && ! flock -n 9; then
+	log "another build runs: waiting for $cache/.lock"
 	flock 9
 fi
 if [[ -f "$dest/versions.env" ]]; then
@@ -59,6 +59,8 @@ if [[ -f "$dest/versions.env" ]]; then
 	exit 0
 fi
 
+# Under the lock any temp dir is what a killed build left.
+rm -rf "$cache"/.tmp-*
 tmp=$(mktemp -d "$cache/.tmp-$key.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/crds" "$tmp/kwok/stages" "$tmp/.tools"
@@ -122,5 +124,8 @@ EOF
 chmod 755 "$tmp"
 mv -T "$tmp" "$dest"
 trap - EXIT
+# Each build is ~450 MB: keep the three newest (other clones may be on other versions).
+find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'etcd-*' -printf '%T@ %p\n' |
+	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
 log "built $ncrds CRDs and $(ls "$dest/bin" | wc -l) binaries in $(($(date +%s) - start))s"
 echo "$dest"
