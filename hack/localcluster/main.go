@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
 )
 
 func main() {
@@ -59,9 +60,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		for _, r := range removed {
 			fmt.Fprintln(stdout, "removed", r)
 		}
-		if errors.Is(err, testbed.ErrNeedRoot) {
-			return nil // nothing a non-root bed could have created
-		}
 		return err
 	}
 	return serve(*stateDir, !*noMonitoring, stdout, stderr)
@@ -91,6 +89,8 @@ func serve(stateDir string, monitoring bool, stdout, stderr io.Writer) (err erro
 		return fmt.Errorf("remove the previous cluster dir: %w", err)
 	}
 
+	// Postgres keeps an initialised template cluster per process (tmpfs).
+	defer servers.RemovePostgresTemplates()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }

@@ -4,6 +4,20 @@
 // the real CRDs of the bundle installed. With root it also runs real Prometheus,
 // Alertmanager and Postgres inside a network namespace, behind fake pods and Services named
 // as on the real cluster (see StartMonitoring). Binaries come from hack/build-testbed.sh.
+//
+// A test package shares one bed:
+//
+//	func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{})) }
+//
+//	func TestX(t *testing.T) {
+//		c := testbed.Require(t)       // or c, m := testbed.RequireMonitoring(t) (root)
+//		ns := c.Namespace(t)          // deleted when the test ends
+//		... c.Client, c.Kubeconfig, c.NoRightsKubeconfig, m.Prometheus.URL ...
+//	}
+//
+// Without a build the tests skip, and fail when CI=true. PICLUSTER_TESTBED_DIR names the
+// build (make test sets it to the output of hack/build-testbed.sh). Beds take unique slots
+// (names, addresses, temp dirs), so test packages may run in parallel (go test -p N).
 package testbed
 
 import (

@@ -68,11 +68,18 @@ func (s *slot) etcdDir() string {
 // tempPrefix starts the name of the slot's temporary work dirs.
 func (s *slot) tempPrefix() string { return s.NetNS() + "-" }
 
+// leftoverFiles lists the slot's etcd data and temporary work dirs that exist.
+func (s *slot) leftoverFiles() []string {
+	found, _ := filepath.Glob(filepath.Join(os.TempDir(), s.tempPrefix()+"*"))
+	if _, err := os.Stat(s.etcdDir()); err == nil {
+		found = append(found, s.etcdDir())
+	}
+	return found
+}
+
 // removeFiles removes the etcd data and temporary work dirs a killed bed left on this slot.
 func (s *slot) removeFiles() {
-	_ = os.RemoveAll(s.etcdDir())
-	old, _ := filepath.Glob(filepath.Join(os.TempDir(), s.tempPrefix()+"*"))
-	for _, dir := range old {
+	for _, dir := range s.leftoverFiles() {
 		_ = os.RemoveAll(dir)
 	}
 }
@@ -83,6 +90,7 @@ func lockDir() string {
 		if st, err := os.Stat(d); err == nil && st.IsDir() {
 			dir := filepath.Join(d, "picluster-testbed")
 			if os.MkdirAll(dir, 0o777) == nil {
+				_ = os.Chmod(dir, 0o1777) // shared by every user's beds
 				return dir
 			}
 		}
@@ -90,11 +98,22 @@ func lockDir() string {
 	return os.TempDir()
 }
 
+// openLock opens slot i's lock file; flock needs no write access, so any user can lock
+// a file another user created.
+func openLock(dir string, i int) (*os.File, error) {
+	path := filepath.Join(dir, fmt.Sprintf("slot-%d.lock", i))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o666)
+	if err == nil {
+		_ = os.Chmod(path, 0o666)
+	}
+	return f, err
+}
+
 // claimSlot takes the first free slot.
 func claimSlot() (*slot, error) {
 	dir := lockDir()
 	for i := range maxSlots {
-		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("slot-%d.lock", i)), os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := openLock(dir, i)
 		if err != nil {
 			return nil, fmt.Errorf("open slot lock: %w", err)
 		}
@@ -190,21 +209,25 @@ func ip(args ...string) error {
 	return nil
 }
 
-// RemoveLeftovers removes the network namespaces and veths of slots no running bed holds:
-// what a killed test process (panic, timeout, SIGKILL) could not remove itself. Any bed
-// does this for its own slot when it starts; CI calls it after the tests. Needs root.
+// RemoveLeftovers removes what beds that were killed (panic, test timeout, SIGKILL) left
+// on slots no running bed holds: network namespaces and veths (as root) and the etcd data
+// and work dirs. A bed does this for its own slot when it starts; CI and demo-down call it
+// to leave the machine clean.
 func RemoveLeftovers() ([]string, error) {
-	if os.Geteuid() != 0 {
-		return nil, ErrNeedRoot
-	}
 	dir := lockDir()
+	root := os.Geteuid() == 0
 	var removed []string
 	for i := range maxSlots {
-		left := NetworkLeftovers(i)
+		s := &slot{Index: i}
+		var left []string
+		if root {
+			left = NetworkLeftovers(i)
+		}
+		left = append(left, s.leftoverFiles()...)
 		if len(left) == 0 {
 			continue
 		}
-		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("slot-%d.lock", i)), os.O_CREATE|os.O_RDWR, 0o666)
+		f, err := openLock(dir, i)
 		if err != nil {
 			return removed, fmt.Errorf("open slot lock: %w", err)
 		}
@@ -212,8 +235,11 @@ func RemoveLeftovers() ([]string, error) {
 			_ = f.Close() // a running bed owns it
 			continue
 		}
-		s := &slot{Index: i, lock: f}
-		s.removeNetwork()
+		s.lock = f
+		s.removeFiles()
+		if root {
+			s.removeNetwork()
+		}
 		s.release()
 		removed = append(removed, left...)
 	}

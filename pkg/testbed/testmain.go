@@ -15,6 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
 )
 
 // The package's shared bed: one per test package (the control plane takes ~600 MiB), started
@@ -56,7 +58,8 @@ func RunMain(m *testing.M, o MainOptions) int {
 		select {
 		case sig := <-sigs:
 			fmt.Fprintf(os.Stderr, "testbed: %v: stopping the bed\n", sig)
-			stopShared()
+			_ = stopShared()
+			servers.RemovePostgresTemplates()
 			os.Exit(130)
 		case <-done:
 		}
@@ -64,6 +67,7 @@ func RunMain(m *testing.M, o MainOptions) int {
 	code := m.Run()
 	close(done)
 	signal.Stop(sigs)
+	defer servers.RemovePostgresTemplates()
 	if err := stopShared(); err != nil {
 		fmt.Fprintf(os.Stderr, "testbed: stop: %v\n", err)
 		if code == 0 {
