@@ -1,0 +1,149 @@
+package alertmanager
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/common/model"
+)
+
+// timeLayout is how tables show times: local, to the second, with the zone.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
+// PrintTable writes rows under header in kubectl's plain style: no borders, columns
+// separated by three spaces, no trailing blanks.
+func PrintTable(w io.Writer, header []string, rows [][]string) error {
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Symbols: tw.NewSymbols(tw.StyleNone),
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenRows: tw.Off, BetweenColumns: tw.Off},
+				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+			},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithPadding(tw.Padding{Right: "   ", Overwrite: true}),
+		tablewriter.WithTrimSpace(tw.Off),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
+		return fmt.Errorf("render table: %w", err)
+	}
+	if err := t.Render(); err != nil {
+		return fmt.Errorf("render table: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+	return err
+}
+
+// FormatTime shows t in the local zone, or "-" when zero.
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(timeLayout)
+}
+
+// PrintSilences writes silences as a table: ID, matchers, start, end, creator,
+// comment and state.
+func PrintSilences(w io.Writer, silences models.GettableSilences) error {
+	rows := make([][]string, 0, len(silences))
+	for _, s := range silences {
+		rows = append(rows, []string{
+			SilenceID(s), FormatAPIMatchers(s.Matchers),
+			FormatTime(time.Time(*s.StartsAt)), FormatTime(time.Time(*s.EndsAt)),
+			deref(s.CreatedBy), oneLine(deref(s.Comment)), State(s),
+		})
+	}
+	return PrintTable(w, []string{"ID", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT", "STATE"}, rows)
+}
+
+// PrintAlerts writes alerts as a table: name, state, severity, start, the other
+// labels, and what mutes them.
+func PrintAlerts(w io.Writer, alerts models.GettableAlerts) error {
+	rows := make([][]string, 0, len(alerts))
+	for _, a := range alerts {
+		rows = append(rows, []string{
+			a.Labels[string(model.AlertNameLabel)], AlertState(a), a.Labels["severity"],
+			FormatTime(time.Time(*a.StartsAt)), otherLabels(a.Labels), mutedBy(a),
+		})
+	}
+	return PrintTable(w, []string{"ALERTNAME", "STATE", "SEVERITY", "STARTS", "LABELS", "MUTED BY"}, rows)
+}
+
+// DescribeAlerts writes one line per alert: its labels in braces.
+func DescribeAlerts(w io.Writer, alerts models.GettableAlerts) {
+	for _, a := range alerts {
+		fmt.Fprintf(w, "  %s%s\n", a.Labels[string(model.AlertNameLabel)], braces(otherLabels(a.Labels)))
+	}
+}
+
+// SortAlerts orders alerts by name, then start, then fingerprint.
+func SortAlerts(alerts models.GettableAlerts) {
+	slices.SortStableFunc(alerts, func(a, b *models.GettableAlert) int {
+		if c := strings.Compare(a.Labels[string(model.AlertNameLabel)], b.Labels[string(model.AlertNameLabel)]); c != 0 {
+			return c
+		}
+		if c := time.Time(*a.StartsAt).Compare(time.Time(*b.StartsAt)); c != 0 {
+			return c
+		}
+		return strings.Compare(deref(a.Fingerprint), deref(b.Fingerprint))
+	})
+}
+
+func braces(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "{" + s + "}"
+}
+
+// otherLabels formats every label but alertname and severity as name="value".
+func otherLabels(ls models.LabelSet) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		if k == string(model.AlertNameLabel) || k == "severity" {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+	}
+	return strings.Join(parts, ",")
+}
+
+func mutedBy(a *models.GettableAlert) string {
+	if a.Status == nil {
+		return ""
+	}
+	var parts []string
+	for _, id := range a.Status.SilencedBy {
+		parts = append(parts, "silence "+id)
+	}
+	for _, fp := range a.Status.InhibitedBy {
+		parts = append(parts, "alert "+fp)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oneLine keeps a comment on one table row.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,233 @@
+package alertmanager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+)
+
+// The webhook's ID and token: they must never show in output or errors.
+const (
+	hookID    = "1187654321987654321"
+	hookToken = "Zx9-secretTOKENvalue_abcdefghijklmnopqrstuvwxyz0123456789"
+	hookPath  = "/api/webhooks/" + hookID + "/" + hookToken
+)
+
+// fakeDiscord stands in for Discord's webhook endpoint: it records every request
+// and answers from a script, then 200 with a message.
+type fakeDiscord struct {
+	mu       sync.Mutex
+	requests []recorded
+	script   []func(w http.ResponseWriter)
+}
+
+type recorded struct {
+	Path, Query, ContentType string
+	Body                     DiscordMessage
+	At                       time.Time
+}
+
+func (f *fakeDiscord) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var msg DiscordMessage
+	_ = json.NewDecoder(r.Body).Decode(&msg)
+	f.mu.Lock()
+	n := len(f.requests)
+	f.requests = append(f.requests, recorded{Path: r.URL.Path, Query: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type"), Body: msg, At: time.Now()})
+	f.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != hookPath {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"message": "Unknown Webhook", "code": 10015}`)
+		return
+	}
+	if n < len(f.script) {
+		f.script[n](w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprint(w, `{"id": "1190000000000000001", "type": 0, "content": ""}`)
+}
+
+func (f *fakeDiscord) got() []recorded {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]recorded(nil), f.requests...)
+}
+
+func rateLimited(body string, header string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		if header != "" {
+			w.Header().Set("Retry-After", header)
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, body)
+	}
+}
+
+func status(code int, body string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		fmt.Fprint(w, body)
+	}
+}
+
+func TestSendDiscord(t *testing.T) {
+	tests := map[string]struct {
+		script   []func(w http.ResponseWriter)
+		path     string
+		maxWait  time.Duration
+		code     int
+		errHas   string
+		requests int
+		retries  int
+		minGap   time.Duration
+	}{
+		"delivered": {requests: 1},
+		"429 with retry_after in the body": {
+			script:   []func(http.ResponseWriter){rateLimited(`{"message": "You are being rate limited.", "retry_after": 0.3, "global": false}`, "1")},
+			requests: 2, retries: 1, minGap: 300 * time.Millisecond,
+		},
+		"429 with only Retry-After": {
+			script:   []func(http.ResponseWriter){rateLimited(`not json`, "0.2")},
+			requests: 2, retries: 1, minGap: 200 * time.Millisecond,
+		},
+		"429 twice": {
+			script: []func(http.ResponseWriter){
+				rateLimited(`{"retry_after": 0.05}`, ""), rateLimited(`{"retry_after": 0.05}`, ""),
+			},
+			requests: 3, retries: 2,
+		},
+		"429 too long to wait": {
+			script:  []func(http.ResponseWriter){rateLimited(`{"retry_after": 3600}`, "")},
+			maxWait: time.Second, code: exitcode.Failure, errHas: "rate limits the webhook for 1h0m0s", requests: 1,
+		},
+		"429 for ever": {
+			script: []func(http.ResponseWriter){
+				rateLimited(`{"retry_after": 0.01}`, ""), rateLimited(`{"retry_after": 0.01}`, ""),
+				rateLimited(`{"retry_after": 0.01}`, ""), rateLimited(`{"retry_after": 0.01}`, ""),
+			},
+			code: exitcode.Failure, errHas: "still rate limits the webhook after 3 retries", requests: 4, retries: 3,
+		},
+		"unknown webhook": {
+			path: "/api/webhooks/" + hookID + "/wrong" + hookToken, code: exitcode.Failure,
+			errHas: "refused the message: 404 Not Found: Unknown Webhook (code 10015)", requests: 1,
+		},
+		"server error echoing the URL": {
+			script: []func(http.ResponseWriter){status(500, `{"message": "bad path `+hookPath+`"}`)},
+			code:   exitcode.Failure, errHas: "500 Internal Server Error: bad path <redacted>", requests: 1,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			fake := &fakeDiscord{script: tc.script}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			path := hookPath
+			if tc.path != "" {
+				path = tc.path
+			}
+			var progress bytes.Buffer
+			res, err := SendDiscord(context.Background(), srv.URL+path, TestMessage(now), WebhookOptions{MaxRetryWait: tc.maxWait, Progress: &progress})
+			got := fake.got()
+			require.Len(t, got, tc.requests)
+			for _, r := range got {
+				assert.Equal(t, "application/json", r.ContentType)
+				assert.Equal(t, "wait=true", r.Query, "asks Discord to confirm the message")
+				assert.Equal(t, TestMessage(now), r.Body)
+			}
+			if tc.minGap > 0 {
+				assert.GreaterOrEqual(t, got[1].At.Sub(got[0].At), tc.minGap, "honours retry_after")
+			}
+			all := progress.String()
+			if err != nil {
+				all += err.Error()
+			}
+			assert.NotContains(t, all, hookToken)
+			assert.NotContains(t, all, hookID)
+			if tc.code != 0 {
+				require.Error(t, err)
+				assert.Equal(t, tc.code, exitcode.Code(err))
+				assert.Contains(t, err.Error(), tc.errHas)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "1190000000000000001", res.MessageID)
+			assert.Equal(t, tc.retries, res.Retries)
+			assert.Equal(t, 200, res.Status)
+		})
+	}
+}
+
+func TestSendDiscordConnectionErrorsAreRedacted(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	tests := map[string]struct {
+		url  string
+		code int
+	}{
+		"refused":      {url: "http://" + addr + hookPath, code: exitcode.Usage},
+		"not a URL":    {url: "discord.com" + hookPath, code: exitcode.Usage},
+		"bad escaping": {url: "http://" + addr + hookPath + "%zz", code: exitcode.Usage},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := SendDiscord(context.Background(), tc.url, TestMessage(now), WebhookOptions{})
+			require.Error(t, err)
+			assert.Equal(t, tc.code, exitcode.Code(err))
+			assert.NotContains(t, err.Error(), hookToken)
+			assert.NotContains(t, err.Error(), hookID)
+		})
+	}
+
+	t.Run("timeout", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			time.Sleep(500 * time.Millisecond)
+		}))
+		defer srv.Close()
+		_, err := SendDiscord(context.Background(), srv.URL+hookPath, TestMessage(now), WebhookOptions{Client: &http.Client{Timeout: 100 * time.Millisecond}})
+		require.Error(t, err)
+		assert.Equal(t, exitcode.Timeout, exitcode.Code(err))
+		assert.NotContains(t, err.Error(), hookToken)
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := map[string]struct {
+		header string
+		body   string
+		want   time.Duration
+	}{
+		"body wins":        {header: "5", body: `{"retry_after": 1.5}`, want: 1500 * time.Millisecond},
+		"header":           {header: "2", body: `{}`, want: 2 * time.Second},
+		"nothing":          {want: time.Second},
+		"negative ignored": {body: `{"retry_after": -1}`, want: time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.header != "" {
+				h.Set("Retry-After", tc.header)
+			}
+			assert.Equal(t, tc.want, RetryAfter(h, []byte(tc.body)))
+		})
+	}
+}
