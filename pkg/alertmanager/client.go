@@ -31,6 +31,20 @@ func NewClient(api *amclient.AlertmanagerAPI, endpoint *factory.Endpoint) *Clien
 	return &Client{api: api, endpoint: endpoint}
 }
 
+// FromFactory returns a client over --alertmanager-url, or the API server's
+// service proxy to the Alertmanager Service named in settings.
+func FromFactory(f *factory.Factory) (*Client, error) {
+	e, err := f.AlertmanagerEndpoint()
+	if err != nil {
+		return nil, err
+	}
+	api, err := f.Alertmanager()
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(api, e), nil
+}
+
 // Via describes how Alertmanager is reached, for messages.
 func (c *Client) Via() string { return c.endpoint.Via }
 

@@ -15,10 +15,14 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/klog/v2"
 
+	alertcmd "github.com/picluster/kubectl-picluster/pkg/cmd/alert"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/completion"
 	configcmd "github.com/picluster/kubectl-picluster/pkg/cmd/config"
+	maintenancecmd "github.com/picluster/kubectl-picluster/pkg/cmd/maintenance"
+	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
 	versioncmd "github.com/picluster/kubectl-picluster/pkg/cmd/version"
+	webhookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/webhook"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
@@ -70,6 +74,10 @@ connection error, 124 timed out.`,
 		versioncmd.NewCmdVersion(f, streams),
 		configcmd.NewCmdConfig(f, streams),
 		completion.NewCmdCompletion(streams),
+		silencecmd.NewCmdSilence(f, streams),
+		maintenancecmd.NewCmdMaintenance(f, streams),
+		alertcmd.NewCmdAlert(f, streams),
+		webhookcmd.NewCmdWebhook(f, streams),
 	)
 	return root
 }

@@ -1,0 +1,233 @@
+// Package alert wires `kubectl picluster alert test|list`.
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+)
+
+// Text is the default output of `alert test`: the test ID alone.
+const Text = "text"
+
+// NewCmdAlert returns the `alert` command group.
+func NewCmdAlert(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alert",
+		Short: "Fire a test alert end to end, or list the alerts Alertmanager holds",
+		Example: cmdutil.Examples(
+			"kubectl picluster alert test --wait",
+			"kubectl picluster alert list",
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: cmdutil.RunGroup,
+	}
+	cmd.AddCommand(newCmdTest(f, streams), newCmdList(f, streams))
+	return cmd
+}
+
+func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
+	return func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }
+}
+
+// TestOptions are the options of `alert test`.
+type TestOptions struct {
+	Labels       []string
+	Severity     string
+	ResolveAfter string
+	Wait         bool
+	Timeout      time.Duration
+	Output       string
+
+	spec    alertmanager.TestAlertSpec
+	client  func() (*alertmanager.Client, error)
+	streams genericiooptions.IOStreams
+}
+
+func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &TestOptions{
+		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute, Output: Text,
+		streams: streams, client: clientFor(f),
+	}
+	cmd := &cobra.Command{
+		Use:   "test [--label k=v]... [--severity S] [--resolve-after D] [--wait] [--timeout D]",
+		Short: "Post a uniquely labelled test alert and, with --wait, follow it to its notifications",
+		Long: `Post the synthetic alert ` + alertmanager.TestAlertName + ` with a unique ` + alertmanager.TestIDLabel + ` label
+and print that ID. Alertmanager resolves it by itself after --resolve-after.
+
+With --wait, follow it end to end: confirm that it is active in Alertmanager (a
+silence or inhibition muting it is named, exit 1), that the delivery counters of
+the integrations its receiver uses show a notification that went out
+(alertmanager_notifications_total and alertmanager_notification_requests_total,
+from Alertmanager's own /metrics), then resolve it and confirm the resolved
+notification as well. A failed delivery exits 1; running out of --timeout exits
+124. The resolved notification waits for the route's group_interval (5m by
+default), so allow for it in --timeout.`,
+		Example: cmdutil.Examples(
+			"kubectl picluster alert test --wait",
+			"kubectl picluster alert test --label namespace=immich --severity critical --wait --timeout 15m",
+			"kubectl picluster alert test --resolve-after 2m",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
+	fl.StringVar(&o.Severity, "severity", o.Severity, "Severity label of the test alert")
+	fl.StringVar(&o.ResolveAfter, "resolve-after", o.ResolveAfter, "When Alertmanager resolves the alert by itself")
+	fl.BoolVar(&o.Wait, "wait", false, "Follow the alert to its firing and resolved notifications")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits in all")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text (the test ID), json or yaml (the report)")
+	return cmd
+}
+
+// Complete checks the flags and builds the alert's description.
+func (o *TestOptions) Complete() error {
+	if err := output.Validate(o.Output, Text, output.JSON, output.YAML); err != nil {
+		return err
+	}
+	if o.Timeout <= 0 {
+		return exitcode.BadUsage(fmt.Errorf("--timeout %s: must be greater than 0", o.Timeout))
+	}
+	labels, err := alertmanager.ParseLabels(o.Labels)
+	if err != nil {
+		return err
+	}
+	d, err := alertmanager.ParseDuration("resolve-after", o.ResolveAfter)
+	if err != nil {
+		return err
+	}
+	o.spec = alertmanager.TestAlertSpec{Labels: labels, Severity: strings.TrimSpace(o.Severity), ResolveAfter: d}
+	// Validate the whole alert now, before anything is sent.
+	_, err = alertmanager.BuildTestAlert(o.spec, "check", time.Now())
+	return err
+}
+
+// Run posts the alert and, with --wait, follows it.
+func (o *TestOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	if o.Wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	rep, err := c.RunTestAlert(ctx, alertmanager.TestAlertOptions{Spec: o.spec, Wait: o.Wait, Progress: o.streams.ErrOut})
+	if rep != nil {
+		if perr := o.print(rep); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return exitcode.TimedOut(err)
+		}
+		return err
+	}
+	if o.Wait {
+		fmt.Fprintf(o.streams.ErrOut, "ok: %s %s=%s was delivered and resolved\n", alertmanager.TestAlertName, alertmanager.TestIDLabel, rep.TestID)
+	}
+	return nil
+}
+
+func (o *TestOptions) print(rep *alertmanager.TestAlertReport) error {
+	if o.Output == Text {
+		_, err := fmt.Fprintln(o.streams.Out, rep.TestID)
+		return err
+	}
+	return output.Print(o.streams.Out, o.Output, rep)
+}
+
+// ListOptions are the options of `alert list`.
+type ListOptions struct {
+	Output string
+
+	filter  []string
+	client  func() (*alertmanager.Client, error)
+	streams genericiooptions.IOStreams
+}
+
+func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ListOptions{Output: silencecmd.Table, streams: streams, client: clientFor(f)}
+	cmd := &cobra.Command{
+		Use:     "list [MATCHER...]",
+		Aliases: []string{"ls", "query"},
+		Short:   "List the alerts Alertmanager holds, with what mutes them",
+		Long: `List the firing alerts Alertmanager holds: name, state (active or
+suppressed), severity, start, the other labels, and the silences or inhibiting
+alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
+		Example: cmdutil.Examples(
+			"kubectl picluster alert list",
+			"kubectl picluster alert list namespace=immich -o json",
+			"kubectl picluster alert list ImmichQueueStuck",
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	return cmd
+}
+
+// Complete checks the output format and parses the filter matchers.
+func (o *ListOptions) Complete(args []string) error {
+	if err := output.Validate(o.Output, silencecmd.Table, output.JSON, output.YAML); err != nil {
+		return err
+	}
+	ms, err := alertmanager.ParseMatchers(args)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		o.filter = append(o.filter, m.String())
+	}
+	return nil
+}
+
+// Run lists the alerts.
+func (o *ListOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	alerts, err := c.Alerts(ctx, o.filter)
+	if err != nil {
+		return err
+	}
+	if alerts == nil {
+		alerts = models.GettableAlerts{}
+	}
+	alertmanager.SortAlerts(alerts)
+	if o.Output != silencecmd.Table {
+		return output.Print(o.streams.Out, o.Output, alerts)
+	}
+	if len(alerts) == 0 {
+		fmt.Fprintln(o.streams.ErrOut, "No alerts.")
+		return nil
+	}
+	return alertmanager.PrintAlerts(o.streams.Out, alerts)
+}

@@ -1,0 +1,249 @@
+// Package maintenance wires `kubectl picluster maintenance start|status|stop`.
+package maintenance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+)
+
+// NewCmdMaintenance returns the `maintenance` command group.
+func NewCmdMaintenance(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "maintenance",
+		Short: "Start, show and stop a maintenance window: one silence that cannot pile up",
+		Long: `A maintenance window is one Alertmanager silence, recognised by the marker
+"` + alertmanager.MaintenanceMarker + `" at the start of its comment. Starting a window
+while one runs extends it (never shortens it, never adds a second one); stopping
+expires it. By default it mutes every alert of the Immich namespace (settings key
+namespaces.immich).`,
+		Example: cmdutil.Examples(
+			`kubectl picluster maintenance start --duration 2h --comment "Immich upgrade"`,
+			"kubectl picluster maintenance status",
+			"kubectl picluster maintenance stop",
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: cmdutil.RunGroup,
+	}
+	cmd.AddCommand(newCmdStart(f, streams), newCmdStatus(f, streams), newCmdStop(f, streams))
+	return cmd
+}
+
+func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
+	return func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }
+}
+
+// StartOptions are the options of `maintenance start`.
+type StartOptions struct {
+	Duration string
+	Comment  string
+	Author   string
+
+	request  alertmanager.MaintenanceRequest
+	settings func() (string, error) // the Immich namespace
+	client   func() (*alertmanager.Client, error)
+	streams  genericiooptions.IOStreams
+}
+
+func newCmdStart(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StartOptions{streams: streams, client: clientFor(f), settings: func() (string, error) {
+		s, err := f.Settings()
+		if err != nil {
+			return "", err
+		}
+		return s.Namespaces.Immich, nil
+	}}
+	cmd := &cobra.Command{
+		Use:   "start --duration D [--comment C] [MATCHER...]",
+		Short: "Start the maintenance window, or extend the running one",
+		Long: `Start the maintenance window and print its silence ID. When a window is
+already running it is extended to end --duration from now (a window that already
+ends later is left as it is), so starting twice never makes two silences.
+Matchers default to namespace="<namespaces.immich>".`,
+		Example: cmdutil.Examples(
+			`kubectl picluster maintenance start --duration 2h --comment "Immich upgrade"`,
+			`kubectl picluster maintenance start --duration 30m namespace=backup-jobs`,
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
+	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
+	cmd.Flags().StringVarP(&o.Author, "author", "a", silencecmd.DefaultAuthor(), "Who starts the window")
+	return cmd
+}
+
+// Complete parses the duration and the matchers, or takes the default matcher.
+func (o *StartOptions) Complete(args []string) error {
+	if o.Duration == "" {
+		return usageError("--duration is required: how long the maintenance lasts, e.g. 2h")
+	}
+	d, err := alertmanager.ParseDuration("duration", o.Duration)
+	if err != nil {
+		return err
+	}
+	var ms labels.Matchers
+	if len(args) > 0 {
+		if ms, err = alertmanager.ParseMatchers(args); err != nil {
+			return err
+		}
+	} else {
+		ns, err := o.settings()
+		if err != nil {
+			return err
+		}
+		m, err := labels.NewMatcher(labels.MatchEqual, "namespace", ns)
+		if err != nil {
+			return err
+		}
+		ms = labels.Matchers{m}
+	}
+	if err := alertmanager.CheckSilenceMatchers(ms); err != nil {
+		return err
+	}
+	if strings.TrimSpace(o.Author) == "" {
+		return usageError("--author must not be empty")
+	}
+	o.request = alertmanager.MaintenanceRequest{Matchers: ms, Duration: d, Comment: o.Comment, Author: o.Author}
+	return nil
+}
+
+// Run starts or extends the window and prints its ID.
+func (o *StartOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.StartMaintenance(ctx, o.request)
+	if err != nil {
+		return err
+	}
+	for _, id := range res.Expired {
+		fmt.Fprintf(o.streams.ErrOut, "expired duplicate maintenance silence %s\n", id)
+	}
+	fmt.Fprintf(o.streams.ErrOut, "maintenance window %s: silence %s mutes %s until %s\n",
+		res.Action, res.ID, res.Matchers, alertmanager.FormatTime(res.EndsAt))
+	fmt.Fprintln(o.streams.Out, res.ID)
+	return nil
+}
+
+// StatusOptions are the options of `maintenance status`.
+type StatusOptions struct {
+	Output string
+
+	client  func() (*alertmanager.Client, error)
+	streams genericiooptions.IOStreams
+}
+
+func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{Output: silencecmd.Table, streams: streams, client: clientFor(f)}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running maintenance window and the alerts it mutes",
+		Example: cmdutil.Examples(
+			"kubectl picluster maintenance status",
+			"kubectl picluster maintenance status -o json",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := output.Validate(o.Output, silencecmd.Table, output.JSON, output.YAML); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	return cmd
+}
+
+// Run prints the window; no window is not an error.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	windows, err := c.Maintenance(ctx)
+	if err != nil {
+		return err
+	}
+	if o.Output != silencecmd.Table {
+		return output.Print(o.streams.Out, o.Output, windows)
+	}
+	if len(windows) == 0 {
+		fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
+		return nil
+	}
+	rows := make([][]string, 0, len(windows))
+	for _, w := range windows {
+		s := w.Silence
+		end := time.Time(*s.EndsAt)
+		rows = append(rows, []string{
+			alertmanager.SilenceID(s), alertmanager.FormatAPIMatchers(s.Matchers), alertmanager.State(s),
+			alertmanager.FormatTime(end), time.Until(end).Round(time.Second).String(),
+			strconv.Itoa(len(w.Covered)), strings.TrimSpace(strings.TrimPrefix(*s.Comment, alertmanager.MaintenanceMarker)),
+		})
+	}
+	return alertmanager.PrintTable(o.streams.Out, []string{"ID", "MATCHERS", "STATE", "ENDS", "REMAINING", "MUTED ALERTS", "COMMENT"}, rows)
+}
+
+// StopOptions are the options of `maintenance stop`.
+type StopOptions struct {
+	client  func() (*alertmanager.Client, error)
+	streams genericiooptions.IOStreams
+}
+
+func newCmdStop(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StopOptions{streams: streams, client: clientFor(f)}
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "End the maintenance window now (expire its silence)",
+		Long: `End the maintenance window now: expire its silence and print its ID.
+Without a running window there is nothing to do, and that is not an error.`,
+		Example: cmdutil.Examples("kubectl picluster maintenance stop"),
+		Args:    cmdutil.Args(cobra.NoArgs),
+		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
+	}
+}
+
+// Run expires every maintenance window.
+func (o *StopOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ids, err := c.StopMaintenance(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
+		return nil
+	}
+	for _, id := range ids {
+		fmt.Fprintf(o.streams.ErrOut, "maintenance window ended: expired silence %s\n", id)
+		fmt.Fprintln(o.streams.Out, id)
+	}
+	return nil
+}
+
+// usageError is a usage error (exit 2) with msg.
+func usageError(msg string) error { return exitcode.BadUsage(errors.New(msg)) }

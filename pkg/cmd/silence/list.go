@@ -1,0 +1,103 @@
+package silence
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+)
+
+// Table is the default output format of listings.
+const Table = "table"
+
+// ListOptions are the options of `silence list`.
+type ListOptions struct {
+	Expired bool
+	Quiet   bool
+	Output  string
+
+	filter  []string
+	client  func() (*alertmanager.Client, error)
+	streams genericiooptions.IOStreams
+}
+
+func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &ListOptions{Output: Table, streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	cmd := &cobra.Command{
+		Use:     "list [MATCHER...]",
+		Aliases: []string{"ls", "query"},
+		Short:   "List the active and pending silences (or the expired ones)",
+		Long: `List silences: ID, matchers, start, end, creator, comment and state.
+
+Matchers narrow the list to silences that have those exact matchers, as amtool
+silence query does. --expired lists the expired silences instead of the current ones.`,
+		Example: cmdutil.Examples(
+			"kubectl picluster silence list",
+			"kubectl picluster silence list alertname=ImmichQueueStuck -o json",
+			"kubectl picluster silence list --expired",
+			"kubectl picluster silence list -q",
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().BoolVar(&o.Expired, "expired", false, "List expired silences instead of active and pending ones")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Print only the IDs")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	return cmd
+}
+
+// Complete checks the output format and parses the filter matchers.
+func (o *ListOptions) Complete(args []string) error {
+	if err := output.Validate(o.Output, Table, output.JSON, output.YAML); err != nil {
+		return err
+	}
+	ms, err := alertmanager.ParseMatchers(args)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		o.filter = append(o.filter, m.String())
+	}
+	return nil
+}
+
+// Run lists the silences.
+func (o *ListOptions) Run(ctx context.Context) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	all, err := c.Silences(ctx, o.filter)
+	if err != nil {
+		return err
+	}
+	silences := alertmanager.FilterSilences(all, o.Expired)
+	switch {
+	case o.Quiet:
+		for _, s := range silences {
+			fmt.Fprintln(o.streams.Out, alertmanager.SilenceID(s))
+		}
+		return nil
+	case o.Output != Table:
+		return output.Print(o.streams.Out, o.Output, silences)
+	case len(silences) == 0:
+		kind := "active or pending"
+		if o.Expired {
+			kind = "expired"
+		}
+		fmt.Fprintf(o.streams.ErrOut, "No %s silences.\n", kind)
+		return nil
+	}
+	return alertmanager.PrintSilences(o.streams.Out, silences)
+}

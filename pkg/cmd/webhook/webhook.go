@@ -1,0 +1,102 @@
+// Package webhook wires `kubectl picluster webhook test`.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
+)
+
+// Text is the default output: a confirmation line.
+const Text = "text"
+
+// NewCmdWebhook returns the `webhook` command group.
+func NewCmdWebhook(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "webhook",
+		Short: "Test the Discord webhook Alertmanager notifies through",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  cmdutil.RunGroup,
+	}
+	cmd.AddCommand(newCmdTest(f, streams))
+	return cmd
+}
+
+// TestOptions are the options of `webhook test`.
+type TestOptions struct {
+	Output  string
+	Timeout time.Duration
+
+	settings func() (*settings.Settings, error)
+	kube     func() (kubernetes.Interface, error)
+	streams  genericiooptions.IOStreams
+}
+
+func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &TestOptions{Output: Text, Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Post a test message straight to the Discord webhook from its Secret",
+		Long: `Read the Discord webhook URL from its Secret (settings key
+monitoring.discordWebhookSecret, in namespaces.monitoring) and post a test
+message to it, bypassing Alertmanager: this tells a broken webhook apart from a
+broken route. Discord's rate limits (429 with retry_after) are waited out. The
+URL holds the webhook's token, so it is never printed, not even in errors.
+
+Exit codes: 0 Discord took the message, 1 Discord refused it, 2 the Secret is
+missing or Discord cannot be reached, 124 --timeout ran out.`,
+		Example: cmdutil.Examples(
+			"kubectl picluster webhook test",
+			"kubectl picluster --context pi-k3s webhook test -o json",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := output.Validate(o.Output, Text, output.JSON, output.YAML); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, json or yaml")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
+	return cmd
+}
+
+// Run reads the Secret and posts the message.
+func (o *TestOptions) Run(ctx context.Context) error {
+	s, err := o.settings()
+	if err != nil {
+		return err
+	}
+	kube, err := o.kube()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	ns, ref := s.Namespaces.Monitoring, s.Monitoring.DiscordSecret
+	url, err := alertmanager.DiscordWebhookURL(ctx, kube, ns, ref)
+	if err != nil {
+		return err
+	}
+	from := fmt.Sprintf("secret %s/%s key %s", ns, ref.Name, ref.Key)
+	res, err := alertmanager.SendDiscord(ctx, url, alertmanager.TestMessage(time.Now()), alertmanager.WebhookOptions{Progress: o.streams.ErrOut})
+	if err != nil {
+		return fmt.Errorf("webhook from %s: %w", from, err)
+	}
+	if o.Output != Text {
+		return output.Print(o.streams.Out, o.Output, res)
+	}
+	fmt.Fprintf(o.streams.Out, "Discord (%s) took the test message (webhook from %s, message %s)\n", res.Host, from, res.MessageID)
+	return nil
+}
