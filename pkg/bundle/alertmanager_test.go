@@ -273,4 +273,3 @@ func setValuesPath(t *testing.T, values map[string]any, path, value string) {
 		require.True(t, ok, fmt.Sprintf("%s is not a mapping", p))
 	}
 }
-
