@@ -56,7 +56,9 @@ func values(segments ...[3]float64) string {
 	return strings.Join(parts, " ")
 }
 
-func steady(v float64, until time.Duration) string { return values([3]float64{v, 0, float64(mins(until) + 1)}) }
+func steady(v float64, until time.Duration) string {
+	return values([3]float64{v, 0, float64(mins(until) + 1)})
+}
 func ramp(step float64, until time.Duration) string {
 	return values([3]float64{0, step, float64(mins(until) + 1)})
 }
