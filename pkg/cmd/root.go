@@ -16,11 +16,14 @@ import (
 	"k8s.io/klog/v2"
 
 	alertcmd "github.com/picluster/kubectl-picluster/pkg/cmd/alert"
+	checkcmd "github.com/picluster/kubectl-picluster/pkg/cmd/check"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/completion"
 	configcmd "github.com/picluster/kubectl-picluster/pkg/cmd/config"
 	maintenancecmd "github.com/picluster/kubectl-picluster/pkg/cmd/maintenance"
+	rulescmd "github.com/picluster/kubectl-picluster/pkg/cmd/rules"
 	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
+	targetscmd "github.com/picluster/kubectl-picluster/pkg/cmd/targets"
 	versioncmd "github.com/picluster/kubectl-picluster/pkg/cmd/version"
 	webhookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/webhook"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
@@ -78,6 +81,9 @@ connection error, 124 timed out.`,
 		maintenancecmd.NewCmdMaintenance(f, streams),
 		alertcmd.NewCmdAlert(f, streams),
 		webhookcmd.NewCmdWebhook(f, streams),
+		checkcmd.NewCmdCheck(f, streams),
+		targetscmd.NewCmdTargets(f, streams),
+		rulescmd.NewCmdRules(f, streams),
 	)
 	return root
 }

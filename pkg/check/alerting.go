@@ -1,0 +1,189 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	ammodels "github.com/prometheus/alertmanager/api/v2/models"
+	"github.com/prometheus/common/model"
+	"sigs.k8s.io/yaml"
+)
+
+// NotificationWindow is how far back failed notifications count as recent.
+const NotificationWindow = time.Hour
+
+// Watchdog is the always-firing heartbeat alert of kube-prometheus-stack.
+const Watchdog = "Watchdog"
+
+func alertingChecks(e *Env) []Check {
+	return []Check{
+		{Category: CategoryAlerting, Name: "watchdog", Run: e.checkWatchdog},
+		{Category: CategoryAlerting, Name: "discord-receiver", Run: e.checkDiscordReceiver},
+		{Category: CategoryAlerting, Name: "notifications", Run: e.checkNotifications},
+	}
+}
+
+func (e *Env) checkWatchdog(ctx context.Context) Result {
+	var (
+		wg        sync.WaitGroup
+		amAlerts  ammodels.GettableAlerts
+		amErr     error
+		promFires map[string]bool
+		promErr   error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		amAlerts, amErr = e.AlertmanagerAlerts(ctx, fmt.Sprintf("alertname=%q", Watchdog))
+	}()
+	go func() {
+		defer wg.Done()
+		c, err := e.promClient()
+		if err != nil {
+			promErr = err
+			return
+		}
+		promFires, promErr = c.FiringAlerts(ctx)
+	}()
+	wg.Wait()
+	return EvaluateWatchdog(amAlerts, amErr, promFires[Watchdog], promErr)
+}
+
+// EvaluateWatchdog judges the pipeline's heartbeat: Watchdog must be active in
+// Alertmanager. When it is not, Prometheus's own view tells where the chain broke.
+func EvaluateWatchdog(amAlerts ammodels.GettableAlerts, amErr error, promFiring bool, promErr error) Result {
+	if amErr != nil {
+		return Errored(amErr, "", "", "look for %s in Alertmanager", Watchdog)
+	}
+	var suppressed []string
+	for _, a := range amAlerts {
+		if a.Status == nil || a.Status.State == nil {
+			continue
+		}
+		switch *a.Status.State {
+		case ammodels.AlertStatusStateActive:
+			return OK("%s is firing in Alertmanager: Prometheus evaluates rules and reaches Alertmanager", Watchdog)
+		case ammodels.AlertStatusStateSuppressed:
+			suppressed = append(suppressed, append(a.Status.SilencedBy, a.Status.InhibitedBy...)...)
+		}
+	}
+	if len(amAlerts) > 0 && len(suppressed) > 0 {
+		return Warn("kubectl picluster silence list; route Watchdog to the null receiver instead of silencing it", "",
+			"%s reaches Alertmanager but is silenced or inhibited (by %s): a dead man's switch watching it would page", Watchdog, strings.Join(suppressed, ", "))
+	}
+	if promErr == nil && promFiring {
+		return Fail("check Prometheus's Alertmanager endpoints (GET /api/v1/alertmanagers) and its logs for notification errors", "",
+			"Prometheus fires %s but Alertmanager has not received it: alerts do not reach Alertmanager", Watchdog)
+	}
+	why := "Prometheus does not fire it either"
+	if promErr != nil {
+		why = "and Prometheus could not be asked: " + promErr.Error()
+	}
+	return Fail("keep kube-prometheus-stack's Watchdog rule (defaultRules.rules.general) and route it to the null receiver, never delete it; kubectl picluster rules", "",
+		"%s is not firing in Alertmanager, %s: no alert can be trusted to arrive", Watchdog, why)
+}
+
+func (e *Env) checkDiscordReceiver(ctx context.Context) Result {
+	st, err := e.AlertmanagerStatus(ctx)
+	if err != nil {
+		return Errored(err, "", "", "read Alertmanager's configuration")
+	}
+	var original string
+	if st.Config != nil && st.Config.Original != nil {
+		original = *st.Config.Original
+	}
+	return EvaluateDiscordReceiver(e.Settings.Monitoring.Receiver, original)
+}
+
+// amConfig is the part of Alertmanager's configuration the check reads (from
+// /api/v2/status, where secrets are already redacted).
+type amConfig struct {
+	Route     amRoute `json:"route"`
+	Receivers []struct {
+		Name           string `json:"name"`
+		DiscordConfigs []struct {
+			SendResolved *bool `json:"send_resolved"`
+		} `json:"discord_configs"`
+	} `json:"receivers"`
+}
+
+type amRoute struct {
+	Receiver string    `json:"receiver"`
+	Routes   []amRoute `json:"routes"`
+}
+
+func (r amRoute) uses(receiver string) bool {
+	if r.Receiver == receiver {
+		return true
+	}
+	for _, c := range r.Routes {
+		if c.uses(receiver) {
+			return true
+		}
+	}
+	return false
+}
+
+// EvaluateDiscordReceiver judges Alertmanager's loaded configuration: the receiver
+// must exist, send to Discord with send_resolved, and be used by a route.
+func EvaluateDiscordReceiver(receiver, configYAML string) Result {
+	hint := "kubectl picluster install --component monitoring, then check the HelmRelease's Alertmanager values"
+	var cfg amConfig
+	if err := yaml.Unmarshal([]byte(configYAML), &cfg); err != nil {
+		return Fail(hint, "", "Alertmanager's configuration cannot be read: %v", err)
+	}
+	var names []string
+	for _, r := range cfg.Receivers {
+		names = append(names, r.Name)
+		if r.Name != receiver {
+			continue
+		}
+		if len(r.DiscordConfigs) == 0 {
+			return Fail(hint, "", "receiver %s has no discord_configs: alerts never reach Discord", receiver)
+		}
+		for _, d := range r.DiscordConfigs {
+			// Alertmanager's default for Discord is send_resolved: true.
+			if d.SendResolved != nil && !*d.SendResolved {
+				return Warn(hint, "", "receiver %s has send_resolved off: Discord never hears that an alert resolved", receiver)
+			}
+		}
+		if !cfg.Route.uses(receiver) {
+			return Warn(hint, "", "receiver %s exists but no route sends alerts to it", receiver)
+		}
+		return OK("receiver %s sends to Discord with send_resolved", receiver)
+	}
+	sort.Strings(names)
+	return Fail(hint, "", "Alertmanager has no receiver %s (it has: %s)", receiver, strings.Join(names, ", "))
+}
+
+func (e *Env) checkNotifications(ctx context.Context) Result {
+	c, err := e.promClient()
+	if err != nil {
+		return Errored(err, "", "", "ask Prometheus for Alertmanager's failed notifications")
+	}
+	q := fmt.Sprintf(`sum by (integration) (increase(alertmanager_notifications_failed_total{integration="discord"}[%ds]))`, int(NotificationWindow.Seconds()))
+	vec, err := c.Vector(ctx, q, e.now())
+	return EvaluateNotifications(vec, err)
+}
+
+// EvaluateNotifications judges the increase of Discord's failed notifications in
+// the last NotificationWindow.
+func EvaluateNotifications(vec model.Vector, err error) Result {
+	if err != nil {
+		return Errored(err, "", "", "ask Prometheus for Alertmanager's failed notifications")
+	}
+	if len(vec) == 0 {
+		return Warn("make sure Prometheus scrapes Alertmanager (kube-prometheus-stack does by default)", "",
+			"Prometheus has no alertmanager_notifications_failed_total{integration=\"discord\"} series: failed notifications go unseen")
+	}
+	failed := float64(vec[0].Value)
+	if failed > 0 {
+		return Fail("kubectl picluster webhook test; read Alertmanager's log for the Discord error", "",
+			"%.0f notifications to Discord failed in the last %s", failed, model.Duration(NotificationWindow))
+	}
+	return OK("no notification to Discord failed in the last %s", model.Duration(NotificationWindow))
+}

@@ -1,0 +1,190 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/picluster/kubectl-picluster/pkg/prometheus"
+)
+
+func rulesChecks(e *Env) []Check {
+	return []Check{
+		{Category: CategoryRules, Name: "rule-groups", Run: e.checkRuleGroups},
+		{Category: CategoryRules, Name: "alert-series", Run: e.checkAlertSeries},
+	}
+}
+
+// BundledGroup is a rule group of one of the bundle's PrometheusRules.
+type BundledGroup struct {
+	// Rule is namespace/name of the PrometheusRule.
+	Rule  string
+	Name  string
+	Rules []BundledRule
+}
+
+// BundledRule is one rule of a bundled group.
+type BundledRule struct {
+	Alert  string `json:"alert"`
+	Record string `json:"record"`
+	Expr   string `json:"expr"`
+}
+
+// BundledGroups reads the rule groups out of PrometheusRule objects.
+func BundledGroups(rules []*unstructured.Unstructured) ([]BundledGroup, error) {
+	var out []BundledGroup
+	for _, pr := range rules {
+		var spec struct {
+			Groups []struct {
+				Name  string        `json:"name"`
+				Rules []BundledRule `json:"rules"`
+			} `json:"groups"`
+		}
+		raw, _, _ := unstructured.NestedMap(pr.Object, "spec")
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
+			return nil, fmt.Errorf("read PrometheusRule %s/%s: %w", pr.GetNamespace(), pr.GetName(), err)
+		}
+		for _, g := range spec.Groups {
+			out = append(out, BundledGroup{Rule: pr.GetNamespace() + "/" + pr.GetName(), Name: g.Name, Rules: g.Rules})
+		}
+	}
+	return out, nil
+}
+
+func (e *Env) bundledGroups() ([]BundledGroup, error) {
+	return BundledGroups(e.bundled(PrometheusRules.Group, "PrometheusRule"))
+}
+
+func (e *Env) checkRuleGroups(ctx context.Context) Result {
+	bundled, err := e.bundledGroups()
+	if err != nil {
+		return Errored(err, "", "", "read the bundle's rule groups")
+	}
+	loaded, err := e.Rules(ctx)
+	return EvaluateRuleGroups(bundled, loaded, err)
+}
+
+// EvaluateRuleGroups judges whether every bundled group is loaded in Prometheus
+// and none of its rules reports an error.
+func EvaluateRuleGroups(bundled []BundledGroup, loaded []prometheus.RuleGroup, err error) Result {
+	if err != nil {
+		return Errored(err, "", "", "list Prometheus rules")
+	}
+	if len(bundled) == 0 {
+		return Warn("kubectl picluster install --export | grep -A3 'kind: PrometheusRule'", "", "the bundle has no rule groups to look for")
+	}
+	byName := map[string][]prometheus.RuleGroup{}
+	for _, g := range loaded {
+		byName[g.Name] = append(byName[g.Name], g)
+	}
+	var missing, broken []string
+	rules := 0
+	for _, b := range bundled {
+		groups, ok := byName[b.Name]
+		if !ok {
+			missing = append(missing, fmt.Sprintf("%s (from %s)", b.Name, b.Rule))
+			continue
+		}
+		for _, g := range groups {
+			for _, r := range g.Rules {
+				rules++
+				if r.LastError != "" || r.Health == "err" {
+					broken = append(broken, fmt.Sprintf("%s/%s: %s", g.Name, r.Name, r.LastError))
+				}
+			}
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		return Fail("check that Prometheus selects the PrometheusRules (kube-prometheus-stack's ruleSelector) and that the operator accepted them: kubectl picluster rules",
+			"", "%d of %d bundled rule groups are not loaded in Prometheus: %s", len(missing), len(bundled), strings.Join(missing, ", "))
+	}
+	if len(broken) > 0 {
+		return Fail("kubectl picluster rules", "", "%d rules fail to evaluate: %s", len(broken), strings.Join(broken, "; "))
+	}
+	return OK("all %d bundled rule groups are loaded (%d rules, no errors)", len(bundled), rules)
+}
+
+// AlertExpr is an alert and the expression Prometheus evaluates for it.
+type AlertExpr struct {
+	Group, Alert, Expr string
+}
+
+func (e *Env) checkAlertSeries(ctx context.Context) Result {
+	bundled, err := e.bundledGroups()
+	if err != nil {
+		return Errored(err, "", "", "read the bundle's rule groups")
+	}
+	loaded, err := e.Rules(ctx)
+	if err != nil {
+		return Errored(err, "", "", "list Prometheus rules")
+	}
+	alerts := AlertExprs(bundled, loaded)
+	c, err := e.promClient()
+	if err != nil {
+		return Errored(err, "", "", "ask Prometheus for the alerts' series")
+	}
+	queries := make([]string, len(alerts))
+	for i, a := range alerts {
+		queries[i] = a.Expr
+	}
+	series, err := c.ExprSeries(ctx, queries, e.SeriesWindow, e.now())
+	if err != nil {
+		return Errored(err, "", "", "ask Prometheus for the alerts' series")
+	}
+	return EvaluateAlertSeries(alerts, series)
+}
+
+// AlertExprs lists the bundled alerts with the expression Prometheus has loaded
+// for each (the bundle's own when the group is not loaded).
+func AlertExprs(bundled []BundledGroup, loaded []prometheus.RuleGroup) []AlertExpr {
+	loadedExpr := map[string]string{}
+	for _, g := range loaded {
+		for _, r := range g.Rules {
+			if r.Kind == prometheus.KindAlert {
+				loadedExpr[g.Name+"\x00"+r.Name] = r.Query
+			}
+		}
+	}
+	var out []AlertExpr
+	for _, g := range bundled {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			expr, ok := loadedExpr[g.Name+"\x00"+r.Alert]
+			if !ok {
+				expr = r.Expr
+			}
+			out = append(out, AlertExpr{Group: g.Name, Alert: r.Alert, Expr: expr})
+		}
+	}
+	return out
+}
+
+// EvaluateAlertSeries warns about every alert that can never fire because a
+// metric it needs has no series (a wrong metric name, a target never scraped).
+func EvaluateAlertSeries(alerts []AlertExpr, series []prometheus.AlertSeries) Result {
+	var never, unparsable []string
+	for i, a := range alerts {
+		s := series[i]
+		switch {
+		case s.ParseErr != nil:
+			unparsable = append(unparsable, fmt.Sprintf("%s: %v", a.Alert, s.ParseErr))
+		case !s.CanFire:
+			never = append(never, fmt.Sprintf("%s can never fire: %s has no series", a.Alert, strings.Join(s.Missing, " and ")))
+		}
+	}
+	if len(unparsable) > 0 {
+		return Fail("kubectl picluster rules", "", "%d alert expressions do not parse: %s", len(unparsable), strings.Join(unparsable, "; "))
+	}
+	if len(never) > 0 {
+		return Warn("compare the metric names in the settings (immich.metrics) with what the targets export: kubectl picluster rules",
+			"", "%s", strings.Join(never, "\n"))
+	}
+	return OK("every one of the %d bundled alerts selects existing series", len(alerts))
+}

@@ -1,0 +1,160 @@
+// Package targets wires `kubectl picluster targets`: Prometheus's scrape targets
+// with their health, last scrape and last error.
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+	"github.com/picluster/kubectl-picluster/pkg/prometheus"
+)
+
+// Options are the options of `targets`.
+type Options struct {
+	Job    string
+	Output string
+
+	jobRE   *regexp.Regexp
+	client  *prometheus.Client
+	f       *factory.Factory
+	streams genericiooptions.IOStreams
+	now     func() time.Time
+}
+
+// NewCmdTargets returns the `targets` command.
+func NewCmdTargets(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{f: f, streams: streams, Output: "table", now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "targets",
+		Short: "List Prometheus's scrape targets with health, last scrape and last error",
+		Long: `List Prometheus's active scrape targets: job, instance, health, when they were
+last scraped, how long it took and the last error.
+
+Exits 1 when a listed target is down (or --job matches none), so a script can
+wait on it.`,
+		Example: cmdutil.Examples(
+			"kubectl picluster targets",
+			"kubectl picluster targets --job 'immich.*'",
+			"kubectl picluster targets -o json",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	cmd.Flags().StringVar(&o.Job, "job", "", "Only targets whose job matches this regular expression (anchored, as =~ in PromQL)")
+	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table or json")
+	return cmd
+}
+
+// Validate checks the flags; it is pure.
+func (o *Options) Validate() error {
+	if err := output.Validate(o.Output, "table", output.JSON); err != nil {
+		return err
+	}
+	re, err := prometheus.CompileJobPattern(o.Job)
+	if err != nil {
+		return exitcode.BadUsage(err)
+	}
+	o.jobRE = re
+	return nil
+}
+
+// Complete connects to Prometheus.
+func (o *Options) Complete() error {
+	e, err := o.f.PrometheusEndpoint()
+	if err != nil {
+		return err
+	}
+	o.client, err = prometheus.New(e.BaseURL, e.Client)
+	return err
+}
+
+// Run lists the targets and fails when a listed one is down.
+func (o *Options) Run(ctx context.Context) error {
+	all, err := o.client.ActiveTargets(ctx)
+	if err != nil {
+		return err
+	}
+	targets := prometheus.FilterTargets(all, o.jobRE)
+	if o.Output == output.JSON {
+		if targets == nil {
+			targets = []prometheus.Target{}
+		}
+		if err := output.PrintJSON(o.streams.Out, targets); err != nil {
+			return err
+		}
+	} else if len(targets) > 0 {
+		if err := PrintTargets(o.streams.Out, targets, o.now()); err != nil {
+			return err
+		}
+	}
+	if len(targets) == 0 {
+		if o.Job != "" {
+			return exitcode.Failed(fmt.Errorf("no target's job matches %q (of %d targets)", o.Job, len(all)))
+		}
+		fmt.Fprintln(o.streams.ErrOut, "Prometheus has no active targets")
+		return nil
+	}
+	return Down(targets)
+}
+
+// Down returns an error (exit 1) naming every target that is down, with its last error.
+func Down(targets []prometheus.Target) error {
+	var down []string
+	for _, t := range targets {
+		if t.Health == prometheus.HealthDown {
+			down = append(down, fmt.Sprintf("%s %s: %s", t.Job, t.Instance, t.LastError))
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return exitcode.Failed(errors.New(fmt.Sprintf("%d of %d targets are down:\n  ", len(down), len(targets)) + strings.Join(down, "\n  ")))
+}
+
+// PrintTargets writes targets as a table.
+func PrintTargets(w io.Writer, targets []prometheus.Target, now time.Time) error {
+	rows := make([][]string, 0, len(targets))
+	for _, t := range targets {
+		last, took := "never", "-"
+		if !t.LastScrape.IsZero() {
+			last = ago(now, t.LastScrape)
+			took = fmt.Sprintf("%dms", int(t.LastScrapeDuration*1000+0.5))
+		}
+		rows = append(rows, []string{t.Job, t.Instance, t.Health, last, took, oneLine(t.LastError)})
+	}
+	return alertmanager.PrintTable(w, []string{"JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "DURATION", "ERROR"}, rows)
+}
+
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", max(0, int(d.Seconds())))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%dh ago", int(d.Hours()))
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
