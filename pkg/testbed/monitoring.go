@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
 	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
 	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
 )
@@ -80,8 +84,8 @@ func (c *Cluster) AlertmanagerAddr() string {
 // defaultPrometheusConfig scrapes Prometheus and Alertmanager and alerts to Alertmanager.
 func (c *Cluster) defaultPrometheusConfig() string {
 	return fmt.Sprintf(`global:
-  scrape_interval: 5s
-  evaluation_interval: 5s
+  scrape_interval: 2s
+  evaluation_interval: 2s
 alerting:
   alertmanagers:
   - static_configs:
@@ -165,8 +169,52 @@ func (c *Cluster) StartMonitoring(ctx context.Context, o MonitoringOptions) (m *
 			return m, err
 		}
 	}
+	if o.PrometheusConfig == "" && o.RuleFiles == nil {
+		// Like a cluster that runs for a while: targets scraped, Watchdog firing.
+		if err := waitSettled(wctx, m.Prometheus.URL); err != nil {
+			return m, err
+		}
+	}
 	c.opts.Logf("testbed: monitoring up in netns %s after %s", m.NetNS, time.Since(began).Round(time.Millisecond))
 	return m, nil
+}
+
+// waitSettled waits until every target of Prometheus was scraped and is up, and the
+// Watchdog alert fires.
+func waitSettled(ctx context.Context, url string) error {
+	client, err := promapi.NewClient(promapi.Config{Address: url})
+	if err != nil {
+		return fmt.Errorf("make Prometheus client: %w", err)
+	}
+	api := promv1.NewAPI(client)
+	var last string
+	err = proc.WaitFor(ctx, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		targets, err := api.Targets(ctx)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, tg := range targets.Active {
+			if tg.Health != promv1.HealthGood {
+				last = fmt.Sprintf("target %s is %s", tg.ScrapeURL, tg.Health)
+				return false, nil
+			}
+		}
+		res, _, _, err := api.Query(ctx, `ALERTS{alertname="Watchdog",alertstate="firing"}`, time.Now())
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if v, ok := res.(model.Vector); !ok || len(v) == 0 || len(targets.Active) == 0 {
+			last = "Watchdog not firing yet"
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for Prometheus to scrape its targets and fire Watchdog (last: %s): %w", last, err)
+	}
+	return nil
 }
 
 // waitServiceProxy waits until GET /api/v1/namespaces/NS/services/SVC/proxy/PATH answers

@@ -118,6 +118,31 @@ func TestInClusterObjectsAreNamedAsOnTheRealCluster(t *testing.T) {
 	assert.Equal(t, m.Postgres.Host, pg.Status.PodIP)
 }
 
+func TestPluginCommandsUseTheServiceProxy(t *testing.T) {
+	c, _ := testbed.RequireMonitoring(t)
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"targets":      {args: []string{"targets"}, want: "prometheus"},
+		"rules":        {args: []string{"rules"}, want: "Watchdog"},
+		"silence list": {args: []string{"silence", "list"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := runPlugin(t, append([]string{"--kubeconfig", c.Kubeconfig}, tc.args...)...)
+			require.Equal(t, exitcode.OK, code, errOut)
+			assert.Contains(t, out, tc.want)
+
+			// The no-rights user: the API server's 403, said clearly, exit 2.
+			_, errOut, code = runPlugin(t, append([]string{"--kubeconfig", c.NoRightsKubeconfig}, tc.args...)...)
+			assert.Equal(t, exitcode.Usage, code, errOut)
+			assert.Contains(t, errOut, "403 Forbidden")
+			assert.Contains(t, errOut, `User "`+c.NoRightsUser+`" cannot get resource "services/proxy"`)
+		})
+	}
+}
+
 func TestNoRightsUserGetsClearMessageAndExit2(t *testing.T) {
 	c, _ := testbed.RequireMonitoring(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

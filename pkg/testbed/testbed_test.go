@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 // runPlugin runs `kubectl picluster ARGS` in-process and returns stdout, stderr, exit code.
 func runPlugin(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // default settings, never the user's own
 	var out, errOut bytes.Buffer
 	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut})
 	root.SetArgs(args)
