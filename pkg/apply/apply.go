@@ -48,8 +48,8 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		o.DryRun = DryRunNone
 	}
 	cs := &ChangeSet{DryRun: o.DryRun, Changes: []Change{}}
-	if missing := CheckKinds(a.Mapper, objs, o.Required); missing != nil {
-		return cs, missing
+	if err := CheckKinds(a.Mapper, objs, o.Required); err != nil {
+		return cs, err
 	}
 	targets, err := a.preflight(ctx, objs)
 	if err != nil {
@@ -313,12 +313,13 @@ func (a *Applier) applyOne(ctx context.Context, t *target, o Options) Change {
 		}
 		return changeFor(t.obj, Failed, err.Error())
 	}
+	// Compare content, not only the resourceVersion: the first update after a create
+	// persists what CRD defaulting added on read (e.g. a HelmRepository's
+	// status.observedGeneration: -1), a write that changes nothing anyone can see.
 	switch {
 	case t.live == nil:
 		return changeFor(t.obj, Created, "")
-	case o.DryRun == DryRunServer && sameExceptVersion(t.live, res):
-		return changeFor(t.obj, Unchanged, "")
-	case o.DryRun == DryRunNone && res.GetResourceVersion() == t.live.GetResourceVersion():
+	case res.GetResourceVersion() == t.live.GetResourceVersion(), sameExceptVersion(t.live, res):
 		return changeFor(t.obj, Unchanged, "")
 	}
 	return changeFor(t.obj, Configured, "")

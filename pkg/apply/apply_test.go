@@ -73,10 +73,11 @@ func TestCheckKinds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			err := CheckKinds(testMapper(), tc.objs, tc.required)
 			if len(tc.want) == 0 {
-				require.Nil(t, err)
+				require.NoError(t, err)
 				return
 			}
-			require.NotNil(t, err)
+			var missing *MissingError
+			require.ErrorAs(t, err, &missing)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}

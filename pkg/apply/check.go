@@ -100,9 +100,10 @@ func definedKinds(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
 }
 
 // CheckKinds reports every kind the objects use that the cluster does not serve in the
-// version they use, naming the required CRD and how to get it when it is among required.
-// Kinds defined by CRDs among objs count as present. It returns nil when nothing is missing.
-func CheckKinds(mapper meta.RESTMapper, objs []*unstructured.Unstructured, required []CRD) *MissingError {
+// version they use as a *MissingError, naming the required CRD and how to get it when it is
+// among required. Kinds defined by CRDs among objs count as present. Any other error (the
+// cluster cannot be asked) is returned as is; nil means nothing is missing.
+func CheckKinds(mapper meta.RESTMapper, objs []*unstructured.Unstructured, required []CRD) error {
 	defined := definedKinds(objs)
 	byGK := map[schema.GroupKind]CRD{}
 	for _, c := range required {
@@ -130,8 +131,12 @@ func CheckKinds(mapper meta.RESTMapper, objs []*unstructured.Unstructured, requi
 			continue
 		}
 		for v := range versions {
-			if _, err := mapper.RESTMapping(gk, versionsOrNone(v)...); err == nil {
+			_, err := mapper.RESTMapping(gk, versionsOrNone(v)...)
+			if err == nil {
 				continue
+			}
+			if !meta.IsNoMatchError(err) {
+				return fmt.Errorf("discover the kinds the cluster serves: %w", err)
 			}
 			m := Missing{CRD: byGK[gk], Version: v}
 			if m.CRD.Kind == "" {

@@ -24,12 +24,19 @@ type Installed struct {
 // ID names the object as the change set does.
 func (i Installed) ID() string { return changeFor(i.Obj, "", "").ID() }
 
-// Find lists, in every namespace, the objects of the given kinds that match the label
-// selector and carry this Applier's field manager as an applier. Kinds the cluster does
-// not serve are skipped (there is nothing of them to find).
-func (a *Applier) Find(ctx context.Context, kinds []schema.GroupVersionKind, selector string) ([]Installed, error) {
+// Find lists the objects of the given kinds that match the label selector and carry this
+// Applier's field manager as an applier. With namespaces, it looks only there: namespaced
+// kinds are listed in each of them and Namespace objects must be one of them, so two
+// installs with different settings never see each other's objects; other cluster-scoped
+// kinds are listed cluster-wide. Kinds the cluster does not serve are skipped (there is
+// nothing of them to find).
+func (a *Applier) Find(ctx context.Context, kinds []schema.GroupVersionKind, selector string, namespaces []string) ([]Installed, error) {
 	seen := map[schema.GroupVersionResource]bool{}
-	var mappings []*meta.RESTMapping
+	type listing struct {
+		m  *meta.RESTMapping
+		ns string
+	}
+	var listings []listing
 	for _, gvk := range kinds {
 		m, err := a.Mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if meta.IsNoMatchError(err) {
@@ -38,24 +45,38 @@ func (a *Applier) Find(ctx context.Context, kinds []schema.GroupVersionKind, sel
 		if err != nil {
 			return nil, fmt.Errorf("map %s to a resource: %w", gvk, err)
 		}
-		if !seen[m.Resource] {
-			seen[m.Resource] = true
-			mappings = append(mappings, m)
+		if seen[m.Resource] {
+			continue
+		}
+		seen[m.Resource] = true
+		if m.Scope.Name() != meta.RESTScopeNameNamespace || len(namespaces) == 0 {
+			listings = append(listings, listing{m: m})
+			continue
+		}
+		for _, ns := range namespaces {
+			listings = append(listings, listing{m: m, ns: ns})
 		}
 	}
-	found := make([][]Installed, len(mappings))
-	errs := make([]error, len(mappings))
-	a.parallel(len(mappings), func(i int) {
-		m := mappings[i]
-		list, err := a.Client.Resource(m.Resource).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	inScope := map[string]bool{}
+	for _, ns := range namespaces {
+		inScope[ns] = true
+	}
+	found := make([][]Installed, len(listings))
+	errs := make([]error, len(listings))
+	a.parallel(len(listings), func(i int) {
+		l := listings[i]
+		list, err := a.Client.Resource(l.m.Resource).Namespace(l.ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
-			errs[i] = fmt.Errorf("list %s: %w", m.Resource.GroupResource(), err)
+			errs[i] = fmt.Errorf("list %s: %w", l.m.Resource.GroupResource(), err)
 			return
 		}
 		for j := range list.Items {
 			obj := &list.Items[j]
+			if isNamespace(obj) && len(namespaces) > 0 && !inScope[obj.GetName()] {
+				continue
+			}
 			if a.applied(obj) {
-				found[i] = append(found[i], Installed{Obj: obj, Mapping: m})
+				found[i] = append(found[i], Installed{Obj: obj, Mapping: l.m})
 			}
 		}
 	})

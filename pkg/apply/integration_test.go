@@ -372,7 +372,7 @@ func TestFindPlanDeleteRemovesOnlyWhatApplyCreated(t *testing.T) {
 	require.NoError(t, err)
 
 	kinds := []schema.GroupVersionKind{{Version: "v1", Kind: "Namespace"}, {Version: "v1", Kind: "ConfigMap"}, {Group: "example.com", Version: "v1", Kind: "Gadget"}}
-	found, err := a.Find(ctx, kinds, managedBy+"="+apply.FieldManager)
+	found, err := a.Find(ctx, kinds, managedBy+"="+apply.FieldManager, nil)
 	require.NoError(t, err)
 	var ids []string
 	for _, f := range found {

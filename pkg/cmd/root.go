@@ -20,10 +20,12 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/completion"
 	configcmd "github.com/picluster/kubectl-picluster/pkg/cmd/config"
+	installcmd "github.com/picluster/kubectl-picluster/pkg/cmd/install"
 	maintenancecmd "github.com/picluster/kubectl-picluster/pkg/cmd/maintenance"
 	rulescmd "github.com/picluster/kubectl-picluster/pkg/cmd/rules"
 	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
 	targetscmd "github.com/picluster/kubectl-picluster/pkg/cmd/targets"
+	uninstallcmd "github.com/picluster/kubectl-picluster/pkg/cmd/uninstall"
 	versioncmd "github.com/picluster/kubectl-picluster/pkg/cmd/version"
 	webhookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/webhook"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
@@ -84,6 +86,8 @@ connection error, 124 timed out.`,
 		checkcmd.NewCmdCheck(f, streams),
 		targetscmd.NewCmdTargets(f, streams),
 		rulescmd.NewCmdRules(f, streams),
+		installcmd.NewCmdInstall(f, streams),
+		uninstallcmd.NewCmdUninstall(f, streams),
 	)
 	return root
 }

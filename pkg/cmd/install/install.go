@@ -1,0 +1,261 @@
+// Package install wires `kubectl picluster install`: render the bundle from the settings,
+// then print it (--export) or server-side apply it and wait for it.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+
+	"github.com/picluster/kubectl-picluster/pkg/apply"
+	"github.com/picluster/kubectl-picluster/pkg/bundle"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
+)
+
+// DefaultTimeout bounds the apply and the readiness wait when --timeout is not given.
+const DefaultTimeout = 5 * time.Minute
+
+// Options are the options of `install`.
+type Options struct {
+	Export         bool
+	Components     []string
+	DryRun         string
+	Wait           bool
+	Timeout        time.Duration
+	ForceConflicts bool
+	Output         string
+
+	dryRun     apply.DryRun
+	streams    genericiooptions.IOStreams
+	settings   func() (*settings.Settings, error)
+	restConfig func() (*rest.Config, error)
+	// Bundle is the bundle to render; tests may replace it.
+	Bundle Bundle
+}
+
+// Bundle is what install needs of pkg/bundle.
+type Bundle struct {
+	Components   func() []string
+	Render       func(s *settings.Settings, components ...string) ([]*unstructured.Unstructured, error)
+	RequiredCRDs func(components ...string) []apply.CRD
+}
+
+// DefaultBundle is pkg/bundle.
+func DefaultBundle() Bundle {
+	return Bundle{
+		Components: bundle.Components,
+		Render:     bundle.Render,
+		RequiredCRDs: func(components ...string) []apply.CRD {
+			var out []apply.CRD
+			for _, c := range bundle.RequiredCRDs(components...) {
+				out = append(out, apply.CRD{Name: c.Name, Group: c.Group, Kind: c.Kind, HowToGet: c.HowToGet})
+			}
+			return out
+		},
+	}
+}
+
+// NewOptions returns the options with their defaults.
+func NewOptions(f *factory.Factory, streams genericiooptions.IOStreams) *Options {
+	return &Options{
+		DryRun:     string(apply.DryRunNone),
+		Timeout:    DefaultTimeout,
+		streams:    streams,
+		settings:   f.Settings,
+		restConfig: f.RESTConfig,
+		Bundle:     DefaultBundle(),
+	}
+}
+
+// NewCmdInstall returns the `install` command.
+func NewCmdInstall(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewOptions(f, streams)
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Install the bundled monitoring, Immich alerting, backup and RBAC manifests",
+		Long: `Render the bundle (kube-prometheus-stack as a Flux HelmRelease with the Discord
+receiver, Immich's ServiceMonitor and alerts, the Postgres backup CronJob, and the
+picluster-operator ClusterRole) from the settings, and server-side apply it with the
+field manager "kubectl-picluster": CRDs and namespaces first, then the rest.
+
+The change set (created / configured / unchanged per object) goes to stdout, progress
+to stderr. Re-running changes nothing and says so. Before anything is applied, the
+CRDs the bundle needs (Flux, prometheus-operator, External Secrets) are checked.
+
+Fields another field manager took over (e.g. with kubectl edit) are reported as
+conflicts and left alone, as are objects managed by Flux; --force-conflicts takes
+them over. If Flux manages your cluster, commit the output of --export to your
+GitOps repository instead of installing.
+
+Exit codes: 0 applied (and ready with --wait), 1 conflicts, refusals or failed
+objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
+		Example: cmdutil.Examples(
+			"# Show what would be installed, as YAML for a GitOps repository (contacts no cluster)",
+			"kubectl picluster install --export > picluster.yaml",
+			"",
+			"# Install only the backup CronJob and its alerts, and wait until all is ready",
+			"kubectl picluster install --component backup --wait --timeout 5m",
+			"",
+			"# Let the API server validate everything without changing the cluster",
+			"kubectl picluster install --dry-run=server",
+			"",
+			"# The change set as JSON",
+			"kubectl picluster install -o json",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&o.Export, "export", false, "Print the rendered manifests as multi-document YAML and contact no cluster")
+	fl.StringArrayVar(&o.Components, "component", nil, "Install only this component (repeatable): "+strings.Join(o.Bundle.Components(), ", "))
+	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (compare with the cluster, send nothing) or "server" (the API server validates, persists nothing)`)
+	fl.Lookup("dry-run").NoOptDefVal = string(apply.DryRunClient)
+	fl.BoolVar(&o.Wait, "wait", false, "Wait until every object is ready (kstatus; Flux and External Secrets objects need Ready=True)")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (apply and --wait together); exit 124")
+	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields owned by other field managers and objects managed by Flux")
+	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
+	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return o.Bundle.Components(), cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks the flags; it contacts nothing.
+func (o *Options) Validate() error {
+	d, err := apply.ParseDryRun(o.DryRun)
+	if err != nil {
+		return exitcode.BadUsage(err)
+	}
+	o.dryRun = d
+	if o.Output != "" {
+		if err := output.Validate(o.Output, output.JSON, output.YAML); err != nil {
+			return err
+		}
+	}
+	if err := ValidateComponents(o.Components, o.Bundle.Components()); err != nil {
+		return err
+	}
+	switch {
+	case o.Export && (o.dryRun != apply.DryRunNone || o.Wait || o.ForceConflicts || o.Output != ""):
+		return exitcode.BadUsage(errors.New("--export prints YAML and contacts no cluster: it takes no --dry-run, --wait, --force-conflicts or --output"))
+	case o.Wait && o.dryRun != apply.DryRunNone:
+		return exitcode.BadUsage(errors.New("--wait cannot be used with --dry-run: nothing is applied to wait for"))
+	case o.Timeout <= 0:
+		return exitcode.BadUsage(fmt.Errorf("--timeout must be positive, got %s", o.Timeout))
+	}
+	return nil
+}
+
+// ValidateComponents refuses components the bundle does not have (exit 2).
+func ValidateComponents(given, known []string) error {
+	for _, c := range given {
+		if !slices.Contains(known, c) {
+			return exitcode.BadUsage(fmt.Errorf("unknown component %q: use one of %s", c, strings.Join(known, ", ")))
+		}
+	}
+	return nil
+}
+
+// Render loads the settings and renders the selected components (all when none).
+func Render(loadSettings func() (*settings.Settings, error), b Bundle, components []string) ([]*unstructured.Unstructured, []string, error) {
+	s, err := loadSettings()
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(components) == 0 {
+		components = b.Components()
+	}
+	objs, err := b.Render(s, components...)
+	if err != nil {
+		return nil, nil, exitcode.BadUsage(fmt.Errorf("render the bundle: %w", err))
+	}
+	return objs, components, nil
+}
+
+// Run renders the bundle and exports or installs it.
+func (o *Options) Run(ctx context.Context) error {
+	objs, components, err := Render(o.settings, o.Bundle, o.Components)
+	if err != nil {
+		return err
+	}
+	if o.Export {
+		return apply.WriteYAML(o.streams.Out, objs)
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	a, err := apply.New(cfg, o.streams.ErrOut)
+	if err != nil {
+		return exitcode.BadUsage(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cs, applyErr := a.Apply(ctx, objs, apply.Options{
+		DryRun:   o.dryRun,
+		Force:    o.ForceConflicts,
+		Required: o.Bundle.RequiredCRDs(components...),
+	})
+	if err := o.print(cs); err != nil {
+		return err
+	}
+	if applyErr != nil {
+		return classify(ctx, applyErr, "install")
+	}
+	if !o.Wait {
+		return nil
+	}
+	if err := a.Wait(ctx, objs, apply.WaitOptions{}); err != nil {
+		return classify(ctx, err, "wait for readiness")
+	}
+	return nil
+}
+
+// print writes the change set to stdout: text lines, or one JSON/YAML document.
+func (o *Options) print(cs *apply.ChangeSet) error {
+	if o.Output != "" {
+		return output.Print(o.streams.Out, o.Output, cs)
+	}
+	if err := cs.WriteText(o.streams.Out); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.ErrOut, "install: %s\n", cs.Summary())
+	return nil
+}
+
+// classify gives an apply or wait error its exit code: what is missing is a setup
+// problem (2), conflicts, refusals and failed objects are 1, a deadline is 124 (also when
+// it cut requests short, which the API client reports as failed objects).
+func classify(ctx context.Context, err error, doing string) error {
+	var missing *apply.MissingError
+	var refused *apply.RefusedError
+	var applyErr *apply.ApplyError
+	var waitErr *apply.WaitError
+	switch {
+	case errors.As(err, &missing):
+		return exitcode.BadUsage(err)
+	case exitcode.IsTimeout(err), errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return exitcode.TimedOut(fmt.Errorf("%s: %w", doing, err))
+	case errors.As(err, &refused), errors.As(err, &applyErr), errors.As(err, &waitErr):
+		return exitcode.Failed(err)
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}

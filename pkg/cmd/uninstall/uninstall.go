@@ -1,0 +1,205 @@
+// Package uninstall wires `kubectl picluster uninstall`: remove what `install` created,
+// and nothing else.
+package uninstall
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
+
+	"github.com/picluster/kubectl-picluster/pkg/apply"
+	"github.com/picluster/kubectl-picluster/pkg/bundle"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/install"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
+)
+
+// Options are the options of `uninstall`.
+type Options struct {
+	Components []string
+	Yes        bool
+	DryRun     bool
+	Output     string
+
+	streams    genericiooptions.IOStreams
+	settings   func() (*settings.Settings, error)
+	restConfig func() (*rest.Config, error)
+	// Bundle is the bundle whose kinds are looked for; tests may replace it.
+	Bundle install.Bundle
+}
+
+// NewCmdUninstall returns the `uninstall` command.
+func NewCmdUninstall(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &Options{streams: streams, settings: f.Settings, restConfig: f.RESTConfig, Bundle: install.DefaultBundle()}
+	cmd := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Remove what install created, and nothing else",
+		Long: `Remove the objects that "kubectl picluster install" created: those that carry the
+label ` + bundle.ManagedByLabel + `=` + bundle.ManagedByValue + `, were applied with the field
+manager "` + apply.FieldManager + `", and did not exist before install. It lists them and asks
+before deleting anything (--yes skips the question).
+
+Objects that existed before install and were taken over are left in place, CRDs are
+never deleted, and a namespace is kept while it holds anything install did not create
+(a Secret with an SSH key, a volume claim, ...).
+
+Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
+2 bad settings or no cluster.`,
+		Example: cmdutil.Examples(
+			"# List what would be removed",
+			"kubectl picluster uninstall --dry-run",
+			"",
+			"# Remove the backup component without asking",
+			"kubectl picluster uninstall --component backup --yes",
+		),
+		Args: cmdutil.Args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(o.Bundle.Components(), ", "))
+	fl.BoolVarP(&o.Yes, "yes", "y", false, "Delete without asking")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "List what would be removed and delete nothing")
+	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
+	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return o.Bundle.Components(), cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// Validate checks the flags; it contacts nothing.
+func (o *Options) Validate() error {
+	if o.Output != "" {
+		if err := output.Validate(o.Output, output.JSON, output.YAML); err != nil {
+			return err
+		}
+	}
+	return install.ValidateComponents(o.Components, o.Bundle.Components())
+}
+
+// Selector selects the objects of the given components (all when none) by their labels.
+func Selector(components []string) string {
+	sel := bundle.ManagedByLabel + "=" + bundle.ManagedByValue
+	if len(components) > 0 {
+		sel += "," + bundle.ComponentLabel + " in (" + strings.Join(components, ",") + ")"
+	}
+	return sel
+}
+
+// Scope returns where uninstall looks: the kinds the bundle renders and the namespaces it
+// renders into (with the settings in use), so that it never touches another install's objects.
+func Scope(objs []*unstructured.Unstructured) ([]schema.GroupVersionKind, []string) {
+	seenKind := map[schema.GroupVersionKind]bool{}
+	seenNS := map[string]bool{}
+	var kinds []schema.GroupVersionKind
+	var namespaces []string
+	addNS := func(ns string) {
+		if ns != "" && !seenNS[ns] {
+			seenNS[ns] = true
+			namespaces = append(namespaces, ns)
+		}
+	}
+	for _, obj := range objs {
+		if gvk := obj.GroupVersionKind(); !seenKind[gvk] {
+			seenKind[gvk] = true
+			kinds = append(kinds, gvk)
+		}
+		addNS(obj.GetNamespace())
+		if obj.GetKind() == "Namespace" && obj.GetAPIVersion() == "v1" {
+			addNS(obj.GetName())
+		}
+	}
+	return kinds, namespaces
+}
+
+// Run finds, plans, confirms and deletes.
+func (o *Options) Run(ctx context.Context) error {
+	objs, _, err := install.Render(o.settings, o.Bundle, o.Components)
+	if err != nil {
+		return err
+	}
+	kinds, namespaces := Scope(objs)
+	cfg, err := o.restConfig()
+	if err != nil {
+		return err
+	}
+	a, err := apply.New(cfg, o.streams.ErrOut)
+	if err != nil {
+		return exitcode.BadUsage(err)
+	}
+	found, err := a.Find(ctx, kinds, Selector(o.Components), namespaces)
+	if err != nil {
+		return fmt.Errorf("find what install created: %w", err)
+	}
+	plan, del, err := a.PlanDelete(ctx, found)
+	if err != nil {
+		return fmt.Errorf("plan the removal: %w", err)
+	}
+	if len(del) == 0 || o.DryRun {
+		if o.DryRun {
+			plan.DryRun = apply.DryRunClient
+		}
+		if len(del) == 0 {
+			fmt.Fprintln(o.streams.ErrOut, "uninstall: nothing to remove")
+		}
+		return o.print(plan)
+	}
+	if !o.Yes {
+		if err := o.confirm(plan, len(del)); err != nil {
+			return err
+		}
+	}
+	if err := a.Delete(ctx, del); err != nil {
+		_ = o.print(plan)
+		return exitcode.Failed(err)
+	}
+	return o.print(plan)
+}
+
+// confirm shows the plan on stderr and asks on stdin; anything but yes cancels.
+func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
+	if err := plan.WriteText(o.streams.ErrOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.ErrOut, "Delete the %d object(s) marked deleted above? [y/N]: ", n)
+	answer, err := bufio.NewReader(o.streams.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	if answer == "" {
+		fmt.Fprintln(o.streams.ErrOut)
+		return exitcode.Failed(errors.New("uninstall cancelled: no answer on stdin (use --yes to delete without asking); nothing was deleted"))
+	}
+	return exitcode.Failed(errors.New("uninstall cancelled; nothing was deleted"))
+}
+
+func (o *Options) print(cs *apply.ChangeSet) error {
+	if o.Output != "" {
+		return output.Print(o.streams.Out, o.Output, cs)
+	}
+	if err := cs.WriteText(o.streams.Out); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.streams.ErrOut, "uninstall: %s\n", cs.Summary())
+	return nil
+}
