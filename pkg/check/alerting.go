@@ -57,7 +57,7 @@ func (e *Env) checkWatchdog(ctx context.Context) Result {
 // Alertmanager. When it is not, Prometheus's own view tells where the chain broke.
 func EvaluateWatchdog(amAlerts ammodels.GettableAlerts, amErr error, promFiring bool, promErr error) Result {
 	if amErr != nil {
-		return Errored(amErr, "", "", "look for %s in Alertmanager", Watchdog)
+		return Errored(amErr, hintAlertmanager, "", "look for %s in Alertmanager", Watchdog)
 	}
 	var suppressed []string
 	for _, a := range amAlerts {
@@ -90,7 +90,7 @@ func EvaluateWatchdog(amAlerts ammodels.GettableAlerts, amErr error, promFiring 
 func (e *Env) checkDiscordReceiver(ctx context.Context) Result {
 	st, err := e.AlertmanagerStatus(ctx)
 	if err != nil {
-		return Errored(err, "", "", "read Alertmanager's configuration")
+		return Errored(err, hintAlertmanager, "", "read Alertmanager's configuration")
 	}
 	var original string
 	if st.Config != nil && st.Config.Original != nil {
@@ -163,7 +163,7 @@ func EvaluateDiscordReceiver(receiver, configYAML string) Result {
 func (e *Env) checkNotifications(ctx context.Context) Result {
 	c, err := e.promClient()
 	if err != nil {
-		return Errored(err, "", "", "ask Prometheus for Alertmanager's failed notifications")
+		return Errored(err, hintPrometheus, "", "ask Prometheus for Alertmanager's failed notifications")
 	}
 	q := fmt.Sprintf(`sum by (integration) (increase(alertmanager_notifications_failed_total{integration="discord"}[%ds]))`, int(NotificationWindow.Seconds()))
 	vec, err := c.Vector(ctx, q, e.now())
@@ -174,7 +174,7 @@ func (e *Env) checkNotifications(ctx context.Context) Result {
 // the last NotificationWindow.
 func EvaluateNotifications(vec model.Vector, err error) Result {
 	if err != nil {
-		return Errored(err, "", "", "ask Prometheus for Alertmanager's failed notifications")
+		return Errored(err, hintPrometheus, "", "ask Prometheus for Alertmanager's failed notifications")
 	}
 	if len(vec) == 0 {
 		return Warn("make sure Prometheus scrapes Alertmanager (kube-prometheus-stack does by default)", "",

@@ -85,6 +85,14 @@ func Worst(a, b Result) Result {
 	return a
 }
 
+// Hints for checks that could not ask what they needed.
+const (
+	hintAPIServer    = "kubectl cluster-info; kubectl auth can-i --list"
+	hintPrometheus   = "see the monitoring/prometheus check; --prometheus-url reaches Prometheus without the service proxy"
+	hintAlertmanager = "see the monitoring/alertmanager check; --alertmanager-url reaches Alertmanager without the service proxy"
+	hintSettings     = "kubectl picluster config view"
+)
+
 // Check is one named check of a category.
 type Check struct {
 	Category string

@@ -130,7 +130,7 @@ func EvaluatePermissions(answers []AccessAnswer) Result {
 	var denied []string
 	for _, a := range answers {
 		if a.Err != nil {
-			return Errored(a.Err, "", "", "ask the API server whether you may %s", a.Access)
+			return Errored(a.Err, hintAPIServer, "", "ask the API server whether you may %s", a.Access)
 		}
 		if !a.Allowed {
 			denied = append(denied, a.Access.String())

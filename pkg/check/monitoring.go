@@ -98,7 +98,7 @@ func EvaluateCRDs(kinds []schema.GroupVersionKind, answers map[schema.GroupVersi
 		case a == nil || apierrors.IsNotFound(a.Err):
 			missing = append(missing, k.Kind+"."+k.GroupVersion().String())
 		case a.Err != nil:
-			return Errored(a.Err, "", "", "discover the API group %s", k.GroupVersion())
+			return Errored(a.Err, hintAPIServer, "", "discover the API group %s", k.GroupVersion())
 		case !a.Kinds[k.Kind]:
 			missing = append(missing, k.Kind+"."+k.GroupVersion().String())
 		}

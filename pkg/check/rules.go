@@ -62,7 +62,7 @@ func (e *Env) bundledGroups() ([]BundledGroup, error) {
 func (e *Env) checkRuleGroups(ctx context.Context) Result {
 	bundled, err := e.bundledGroups()
 	if err != nil {
-		return Errored(err, "", "", "read the bundle's rule groups")
+		return Errored(err, hintSettings, "", "read the bundle's rule groups")
 	}
 	loaded, err := e.Rules(ctx)
 	return EvaluateRuleGroups(bundled, loaded, err)
@@ -72,7 +72,7 @@ func (e *Env) checkRuleGroups(ctx context.Context) Result {
 // and none of its rules reports an error.
 func EvaluateRuleGroups(bundled []BundledGroup, loaded []prometheus.RuleGroup, err error) Result {
 	if err != nil {
-		return Errored(err, "", "", "list Prometheus rules")
+		return Errored(err, hintPrometheus, "", "list Prometheus rules")
 	}
 	if len(bundled) == 0 {
 		return Warn("kubectl picluster install --export | grep -A3 'kind: PrometheusRule'", "", "the bundle has no rule groups to look for")
@@ -117,16 +117,16 @@ type AlertExpr struct {
 func (e *Env) checkAlertSeries(ctx context.Context) Result {
 	bundled, err := e.bundledGroups()
 	if err != nil {
-		return Errored(err, "", "", "read the bundle's rule groups")
+		return Errored(err, hintSettings, "", "read the bundle's rule groups")
 	}
 	loaded, err := e.Rules(ctx)
 	if err != nil {
-		return Errored(err, "", "", "list Prometheus rules")
+		return Errored(err, hintPrometheus, "", "list Prometheus rules")
 	}
 	alerts := AlertExprs(bundled, loaded)
 	c, err := e.promClient()
 	if err != nil {
-		return Errored(err, "", "", "ask Prometheus for the alerts' series")
+		return Errored(err, hintPrometheus, "", "ask Prometheus for the alerts' series")
 	}
 	queries := make([]string, len(alerts))
 	for i, a := range alerts {
@@ -134,7 +134,7 @@ func (e *Env) checkAlertSeries(ctx context.Context) Result {
 	}
 	series, err := c.ExprSeries(ctx, queries, e.SeriesWindow, e.now())
 	if err != nil {
-		return Errored(err, "", "", "ask Prometheus for the alerts' series")
+		return Errored(err, hintPrometheus, "", "ask Prometheus for the alerts' series")
 	}
 	return EvaluateAlertSeries(alerts, series)
 }
