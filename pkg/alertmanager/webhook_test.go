@@ -1,90 +1,36 @@
-package alertmanager
+package alertmanager_test
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager/amtest"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
-// The webhook's ID and token: they must never show in output or errors.
+var now = time.Date(2025, 12, 28, 2, 30, 0, 0, time.UTC)
+
 const (
-	hookID    = "1187654321987654321"
-	hookToken = "Zx9-secretTOKENvalue_abcdefghijklmnopqrstuvwxyz0123456789"
-	hookPath  = "/api/webhooks/" + hookID + "/" + hookToken
+	hookID    = amtest.HookID
+	hookToken = amtest.HookToken
+	hookPath  = amtest.HookPath
 )
 
-// fakeDiscord stands in for Discord's webhook endpoint: it records every request
-// and answers from a script, then 200 with a message.
-type fakeDiscord struct {
-	mu       sync.Mutex
-	requests []recorded
-	script   []func(w http.ResponseWriter)
-}
-
-type recorded struct {
-	Path, Query, ContentType string
-	Body                     DiscordMessage
-	At                       time.Time
-}
-
-func (f *fakeDiscord) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var msg DiscordMessage
-	_ = json.NewDecoder(r.Body).Decode(&msg)
-	f.mu.Lock()
-	n := len(f.requests)
-	f.requests = append(f.requests, recorded{Path: r.URL.Path, Query: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type"), Body: msg, At: time.Now()})
-	f.mu.Unlock()
-	if r.Method != http.MethodPost || r.URL.Path != hookPath {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"message": "Unknown Webhook", "code": 10015}`)
-		return
-	}
-	if n < len(f.script) {
-		f.script[n](w)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprint(w, `{"id": "1190000000000000001", "type": 0, "content": ""}`)
-}
-
-func (f *fakeDiscord) got() []recorded {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]recorded(nil), f.requests...)
-}
-
-func rateLimited(body string, header string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/json")
-		if header != "" {
-			w.Header().Set("Retry-After", header)
-		}
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprint(w, body)
-	}
-}
-
-func status(code int, body string) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		fmt.Fprint(w, body)
-	}
-}
+var (
+	rateLimited = amtest.RateLimited
+	status      = amtest.DiscordStatus
+)
 
 func TestSendDiscord(t *testing.T) {
 	tests := map[string]struct {
@@ -134,21 +80,20 @@ func TestSendDiscord(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			fake := &fakeDiscord{script: tc.script}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			path := hookPath
+			fake := amtest.NewFakeDiscord(t, tc.script...)
+			url := fake.URL
 			if tc.path != "" {
-				path = tc.path
+				url = strings.TrimSuffix(fake.URL, hookPath) + tc.path
 			}
 			var progress bytes.Buffer
-			res, err := SendDiscord(context.Background(), srv.URL+path, TestMessage(now), WebhookOptions{MaxRetryWait: tc.maxWait, Progress: &progress})
-			got := fake.got()
+			res, err := am.SendDiscord(context.Background(), url, am.TestMessage(now), am.WebhookOptions{MaxRetryWait: tc.maxWait, Progress: &progress})
+			got := fake.Requests()
 			require.Len(t, got, tc.requests)
 			for _, r := range got {
+				assert.Equal(t, http.MethodPost, r.Method)
 				assert.Equal(t, "application/json", r.ContentType)
 				assert.Equal(t, "wait=true", r.Query, "asks Discord to confirm the message")
-				assert.Equal(t, TestMessage(now), r.Body)
+				assert.Equal(t, am.TestMessage(now), r.Body)
 			}
 			if tc.minGap > 0 {
 				assert.GreaterOrEqual(t, got[1].At.Sub(got[0].At), tc.minGap, "honours retry_after")
@@ -189,7 +134,7 @@ func TestSendDiscordConnectionErrorsAreRedacted(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			_, err := SendDiscord(context.Background(), tc.url, TestMessage(now), WebhookOptions{})
+			_, err := am.SendDiscord(context.Background(), tc.url, am.TestMessage(now), am.WebhookOptions{})
 			require.Error(t, err)
 			assert.Equal(t, tc.code, exitcode.Code(err))
 			assert.NotContains(t, err.Error(), hookToken)
@@ -203,7 +148,7 @@ func TestSendDiscordConnectionErrorsAreRedacted(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}))
 		defer srv.Close()
-		_, err := SendDiscord(context.Background(), srv.URL+hookPath, TestMessage(now), WebhookOptions{Client: &http.Client{Timeout: 100 * time.Millisecond}})
+		_, err := am.SendDiscord(context.Background(), srv.URL+hookPath, am.TestMessage(now), am.WebhookOptions{Client: &http.Client{Timeout: 100 * time.Millisecond}})
 		require.Error(t, err)
 		assert.Equal(t, exitcode.Timeout, exitcode.Code(err))
 		assert.NotContains(t, err.Error(), hookToken)
@@ -227,7 +172,7 @@ func TestRetryAfter(t *testing.T) {
 			if tc.header != "" {
 				h.Set("Retry-After", tc.header)
 			}
-			assert.Equal(t, tc.want, RetryAfter(h, []byte(tc.body)))
+			assert.Equal(t, tc.want, am.RetryAfter(h, []byte(tc.body)))
 		})
 	}
 }
