@@ -11,8 +11,8 @@
 # Environment:
 #   PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE  libpq's own; PGDATABASE is required
 #   BACKUP_TARGET     rsync destination, user@host:/path
-#   BACKUP_RSYNC_RSH  the ssh command rsync uses (key, port, host-key options); it is
-#                     split on spaces, so no single argument may contain one
+#   BACKUP_RSYNC_RSH  the ssh command rsync uses (key, port, host-key options),
+#                     quoted as in a shell
 #   BACKUP_RETENTION  dumps of this database to keep on the NAS, 1 or more
 #   BACKUP_WORKDIR    where dump writes and upload reads (dump and upload modes)
 #
@@ -70,11 +70,13 @@ dump() {
     say "dumped $name: $(wc -c <"$work/$name" | tr -d ' ') bytes, $entries archive entries, checksum written"
 }
 
-upload() {
+# Checks the upload settings (before anything is dumped, in the all mode) and sets
+# remote (user@host), dir (the NAS folder) and rsh.
+check_target() {
     check_database
     require BACKUP_TARGET BACKUP_RSYNC_RSH BACKUP_RETENTION
     case "$BACKUP_RETENTION" in
-    '' | *[!0-9]*) fail "BACKUP_RETENTION must be a whole number of dumps to keep, 1 or more" ;;
+    *[!0-9]*) fail "BACKUP_RETENTION must be a whole number of dumps to keep, 1 or more" ;;
     esac
     [ "$BACKUP_RETENTION" -ge 1 ] || fail "BACKUP_RETENTION must keep at least 1 dump"
     case "$BACKUP_TARGET" in
@@ -88,7 +90,16 @@ upload() {
     esac
     [ "$dir" = / ] || dir=${dir%/}
     rsh=$BACKUP_RSYNC_RSH
+}
 
+# Runs one shell command on the NAS over ssh, the way rsync reaches it: the
+# BACKUP_RSYNC_RSH command line (quoted as in a shell), then the host and the command.
+on_nas() {
+    eval "$rsh" '"$remote"' '"$1"' </dev/null
+}
+
+upload() {
+    check_target
     set -- "$work/$PGDATABASE"-*.pgdump
     [ -e "$1" ] || fail "no dump of $PGDATABASE in $work; nothing uploaded"
     [ $# -eq 1 ] || fail "$# dumps of $PGDATABASE in $work, expected one; nothing uploaded"
@@ -99,14 +110,13 @@ upload() {
     # the NAS folder never holds a dump without its checksum, nor a partial dump.
     incoming="$dir/.incoming-$name"
     say "uploading $name to $BACKUP_TARGET"
-    # $rsh is a command line and is split on purpose.
-    $rsh "$remote" "mkdir -p '$incoming'" </dev/null || fail "cannot create $incoming on the NAS; nothing uploaded"
+    on_nas "mkdir -p '$incoming'" || fail "cannot create $incoming on the NAS; nothing uploaded"
     if ! rsync --times --chmod=F0640 --rsh="$rsh" "$work/$name" "$work/$name.sha256" "$remote:$incoming/"; then
-        $rsh "$remote" "rm -rf '$incoming'" </dev/null || true
+        on_nas "rm -rf '$incoming'" || true
         fail "rsync to $remote failed; nothing uploaded"
     fi
-    if ! $rsh "$remote" "mv -f '$incoming/$name' '$incoming/$name.sha256' '$dir/' && rmdir '$incoming'" </dev/null; then
-        $rsh "$remote" "rm -rf '$incoming'" </dev/null || true
+    if ! on_nas "mv -f '$incoming/$name' '$incoming/$name.sha256' '$dir/' && rmdir '$incoming'"; then
+        on_nas "rm -rf '$incoming'" || true
         fail "cannot move $name into $dir on the NAS"
     fi
     say "uploaded $name and $name.sha256"
@@ -116,7 +126,7 @@ upload() {
 # Keep the newest BACKUP_RETENTION dumps of this database (names sort by time) and
 # remove older ones with their checksums; other files in the folder are left alone.
 retain() {
-    listing=$($rsh "$remote" "ls -1 '$dir'" </dev/null) || fail "cannot list $dir on the NAS for the retention"
+    listing=$(on_nas "ls -1 '$dir'") || fail "cannot list $dir on the NAS for the retention"
     kept=0
     old=""
     set -f # the listing is data: no globbing of its words
@@ -133,7 +143,7 @@ retain() {
         say "retention $BACKUP_RETENTION: $kept dumps on the NAS, none removed"
         return
     fi
-    $rsh "$remote" "rm -f --$old" </dev/null || fail "retention: cannot remove old dumps from the NAS"
+    on_nas "rm -f --$old" || fail "retention: cannot remove old dumps from the NAS"
     say "retention $BACKUP_RETENTION: removed$old"
 }
 
@@ -149,6 +159,7 @@ all)
     work=$(mktemp -d "${TMPDIR:-/tmp}/backup.XXXXXX")
     trap 'rm -rf "$work"' EXIT
     trap 'exit 130' INT TERM
+    check_target
     dump
     upload
     ;;

@@ -1,0 +1,286 @@
+package bundle
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+)
+
+// The backup script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
+// real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it.
+
+const dbPassword = "s3cret-Pa55word-never-printed"
+
+var dumpName = regexp.MustCompile(`^immich-\d{8}T\d{6}Z\.pgdump$`)
+
+type backupBed struct {
+	pg     *servers.Postgres
+	nas    *servers.NAS
+	script string
+	dir    string
+}
+
+func newBackupBed(t *testing.T) *backupBed {
+	t.Helper()
+	for _, b := range []string{"pg_dump", "pg_restore", "rsync", "ssh", "sha256sum"} {
+		proc.RequireBinary(t, b)
+	}
+	nas := servers.NAST(t, servers.Options{})
+	pg := servers.PostgresT(t, servers.Options{}, "immich", dbPassword)
+	ctx := context.Background()
+	_, err := pg.Exec(ctx, `create table asset (id serial primary key, name text not null);
+		insert into asset (name) select 'IMG_' || g || '.jpg' from generate_series(1, 250) g;
+		create table "user" (id serial primary key, email text);
+		insert into "user" (email) values ('admin@example.test');`)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "backup.sh")
+	require.NoError(t, os.WriteFile(script, []byte(BackupScript()), 0o755))
+	return &backupBed{pg: pg, nas: nas, script: script, dir: dir}
+}
+
+// env is the script's whole environment: nothing leaks in from the test's own.
+func (b *backupBed) env(t *testing.T, overrides ...string) []string {
+	t.Helper()
+	pgDump, err := proc.LookBinary("pg_dump")
+	require.NoError(t, err)
+	env := []string{
+		"PATH=" + filepath.Dir(pgDump) + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + b.dir, "TMPDIR=" + b.dir, "LC_ALL=C",
+		"BACKUP_TARGET=" + b.nas.Target(),
+		"BACKUP_RSYNC_RSH=" + b.nas.RsyncRSH(),
+		"BACKUP_RETENTION=3",
+	}
+	env = append(env, b.pg.Env()...)
+	return mergeEnv(env, overrides)
+}
+
+func mergeEnv(env, overrides []string) []string {
+	out := append([]string{}, env...)
+	for _, o := range overrides {
+		k, _, _ := strings.Cut(o, "=")
+		for i, e := range out {
+			if strings.HasPrefix(e, k+"=") {
+				out = append(out[:i], out[i+1:]...)
+				break
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// run runs the script and returns its combined output and exit code.
+func (b *backupBed) run(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{b.script}, args...)...)
+	cmd.Env = env
+	cmd.Dir = b.dir
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if err != nil {
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "run backup.sh: %s", out)
+		code = exitErr.ExitCode()
+	}
+	assert.NotContains(t, string(out), dbPassword, "the password never appears in the output")
+	return string(out), code
+}
+
+func (b *backupBed) nasFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir(b.nas.Path)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestBackupScriptUploadsAValidDumpWithChecksum(t *testing.T) {
+	b := newBackupBed(t)
+	out, code := b.run(t, b.env(t))
+	require.Equal(t, 0, code, out)
+	t.Logf("backup.sh:\n%s", out)
+
+	files := b.nasFiles(t)
+	require.Len(t, files, 2, "the dump and its checksum, nothing else (no leftover upload folder): %v", files)
+	dump := files[0]
+	assert.Regexp(t, dumpName, dump)
+	assert.Equal(t, dump+".sha256", files[1])
+
+	sum, err := os.ReadFile(filepath.Join(b.nas.Path, dump+".sha256"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^[0-9a-f]{64}  `+regexp.QuoteMeta(dump)+"\n$", string(sum), "sha256sum format with the relative name")
+	check := exec.Command("sha256sum", "-c", dump+".sha256")
+	check.Dir = b.nas.Path
+	checked, err := check.CombinedOutput()
+	require.NoError(t, err, "sha256sum -c on the NAS: %s", checked)
+
+	pgRestore, err := proc.LookBinary("pg_restore")
+	require.NoError(t, err)
+	list, err := exec.Command(pgRestore, "--list", filepath.Join(b.nas.Path, dump)).CombinedOutput()
+	require.NoError(t, err, "pg_restore --list: %s", list)
+	assert.Contains(t, string(list), "TABLE DATA public asset")
+
+	// and it restores: the rows come back in a fresh database
+	ctx := context.Background()
+	_, err = b.pg.Exec(ctx, "create database restored")
+	require.NoError(t, err)
+	restore := exec.Command(pgRestore, "--no-owner", "--exit-on-error", "-d", "restored", filepath.Join(b.nas.Path, dump))
+	restore.Env = b.env(t)
+	restored, err := restore.CombinedOutput()
+	require.NoError(t, err, "pg_restore: %s", restored)
+	check2 := exec.Command(filepath.Join(b.pg.BinDir, "psql"), "-X", "-At", "-d", "restored", "-c", "select count(*) from asset")
+	check2.Env = b.env(t)
+	count, err := check2.CombinedOutput()
+	require.NoError(t, err, "%s", count)
+	assert.Equal(t, "250", strings.TrimSpace(string(count)))
+
+	assert.Contains(t, out, "uploaded "+dump)
+	leftovers, _ := filepath.Glob(filepath.Join(b.dir, "backup.??????")) // mktemp -d backup.XXXXXX
+	assert.Empty(t, leftovers, "the local work folder is removed")
+}
+
+func TestBackupScriptRetentionKeepsTheNewest(t *testing.T) {
+	b := newBackupBed(t)
+	old := []string{"immich-20250105T023000Z", "immich-20250112T023000Z", "immich-20250119T023000Z", "immich-20250126T023000Z", "immich-20250202T023000Z"}
+	others := []string{"README.txt", "immich-notes.txt", "photos-20200101T000000Z.pgdump"}
+	for _, n := range old {
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump"), []byte("old dump"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump.sha256"), []byte("sum"), 0o644))
+	}
+	for _, n := range others {
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("not ours"), 0o644))
+	}
+
+	out, code := b.run(t, b.env(t, "BACKUP_RETENTION=3"))
+	require.Equal(t, 0, code, out)
+
+	var dumps []string
+	for _, f := range b.nasFiles(t) {
+		if strings.HasPrefix(f, "immich-") && strings.HasSuffix(f, ".pgdump") {
+			dumps = append(dumps, f)
+			assert.FileExists(t, filepath.Join(b.nas.Path, f+".sha256"), "kept dumps keep their checksum")
+		}
+	}
+	require.Len(t, dumps, 3, "retention 3: %v", dumps)
+	assert.Equal(t, []string{"immich-20250126T023000Z.pgdump", "immich-20250202T023000Z.pgdump"}, dumps[:2])
+	assert.Regexp(t, dumpName, dumps[2], "the new dump is the newest")
+	for _, n := range old[:3] {
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump"))
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump.sha256"))
+	}
+	for _, n := range others {
+		assert.FileExists(t, filepath.Join(b.nas.Path, n), "files that are not this database's dumps are left alone")
+	}
+
+	// retention 1 keeps only the newest dump
+	out, code = b.run(t, b.env(t, "BACKUP_RETENTION=1"))
+	require.Equal(t, 0, code, out)
+	var left []string
+	for _, f := range b.nasFiles(t) {
+		if dumpName.MatchString(f) {
+			left = append(left, f)
+		}
+	}
+	assert.Len(t, left, 1)
+}
+
+func TestBackupScriptFailuresUploadNothing(t *testing.T) {
+	b := newBackupBed(t)
+	fake := filepath.Join(b.dir, "fake-bin")
+	require.NoError(t, os.MkdirAll(fake, 0o755))
+	// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
+	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
+	pgDump, err := proc.LookBinary("pg_dump")
+	require.NoError(t, err)
+	closed, err := proc.FreePort()
+	require.NoError(t, err)
+	closedRSH := regexp.MustCompile(`-p \d+`).ReplaceAllString(b.nas.RsyncRSH(), "-p "+strconv.Itoa(closed))
+
+	tests := map[string]struct {
+		env  []string
+		want string
+	}{
+		"wrong password":          {env: []string{"PGPASSWORD=wrong-" + dbPassword}, want: "pg_dump failed; nothing uploaded"},
+		"database does not exist": {env: []string{"PGDATABASE=photos"}, want: "pg_dump failed"},
+		"unreadable archive":      {env: []string{"PATH=" + fake + ":" + filepath.Dir(pgDump) + ":/usr/bin:/bin"}, want: "pg_restore --list cannot read the dump"},
+		"NAS unreachable":         {env: []string{"BACKUP_RSYNC_RSH=" + closedRSH}, want: "nothing uploaded"},
+		"unknown NAS host key":    {env: []string{"BACKUP_RSYNC_RSH=" + regexp.MustCompile(`UserKnownHostsFile=\S+`).ReplaceAllString(b.nas.RsyncRSH(), "UserKnownHostsFile=/dev/null")}, want: "nothing uploaded"},
+		"zero retention":          {env: []string{"BACKUP_RETENTION=0"}, want: "BACKUP_RETENTION must keep at least 1 dump"},
+		"retention not a number":  {env: []string{"BACKUP_RETENTION=all"}, want: "BACKUP_RETENTION must be a whole number"},
+		"target without a path":   {env: []string{"BACKUP_TARGET=pi@nas"}, want: "BACKUP_TARGET must look like user@host:/path"},
+		"no target":               {env: []string{"BACKUP_TARGET="}, want: "BACKUP_TARGET is not set"},
+		"no database":             {env: []string{"PGDATABASE="}, want: "PGDATABASE is not set"},
+		"database name unsafe":    {env: []string{"PGDATABASE=a;b"}, want: "PGDATABASE may hold only"},
+		"unknown mode":            {env: nil, want: "unknown mode"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := []string{}
+			if name == "unknown mode" {
+				args = append(args, "everything")
+			}
+			out, code := b.run(t, b.env(t, tc.env...), args...)
+			assert.NotEqual(t, 0, code, out)
+			assert.Contains(t, out, tc.want)
+			assert.Empty(t, b.nasFiles(t), "nothing reaches the NAS")
+			assert.NotContains(t, out, "wrong-"+dbPassword)
+		})
+	}
+}
+
+// The CronJob splits the script in two containers sharing a folder: dump, then upload.
+func TestBackupScriptDumpThenUpload(t *testing.T) {
+	b := newBackupBed(t)
+	work := filepath.Join(b.dir, "work")
+	require.NoError(t, os.MkdirAll(work, 0o755))
+	env := b.env(t, "BACKUP_WORKDIR="+work)
+
+	// the dump container has no NAS settings at all
+	dumpEnv := mergeEnv(env, []string{"BACKUP_TARGET=", "BACKUP_RSYNC_RSH=", "BACKUP_RETENTION="})
+	out, code := b.run(t, dumpEnv, "dump")
+	require.Equal(t, 0, code, out)
+	local, err := filepath.Glob(filepath.Join(work, "immich-*"))
+	require.NoError(t, err)
+	require.Len(t, local, 2, "dump and checksum in the shared folder")
+	assert.Empty(t, b.nasFiles(t), "dump uploads nothing")
+
+	t.Run("a corrupted dump is not uploaded", func(t *testing.T) {
+		dump := strings.TrimSuffix(local[0], ".sha256")
+		orig, err := os.ReadFile(dump)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(dump, append(append([]byte{}, orig...), 'x'), 0o600))
+		out, code := b.run(t, env, "upload")
+		assert.NotEqual(t, 0, code)
+		assert.Contains(t, out, "does not match its checksum; nothing uploaded")
+		assert.Empty(t, b.nasFiles(t))
+		require.NoError(t, os.WriteFile(dump, orig, 0o600))
+	})
+
+	// the upload container has no database password
+	uploadEnv := mergeEnv(env, []string{"PGPASSWORD=", "PGHOST=", "PGUSER="})
+	out, code = b.run(t, uploadEnv, "upload")
+	require.Equal(t, 0, code, out)
+	files := b.nasFiles(t)
+	require.Len(t, files, 2, "%v", files)
+	assert.Equal(t, filepath.Base(local[0]), files[0])
+}
