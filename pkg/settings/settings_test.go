@@ -85,6 +85,9 @@ func TestParseNamesTheBadKey(t *testing.T) {
 		"empty known hosts ref":    {doc: "externalSecrets:\n  knownHosts:\n    property: \"\"\n", want: []string{"key externalSecrets.knownHosts.property"}},
 		"empty rbac group":         {doc: "rbac:\n  group: \"\"\n", want: []string{"key rbac.group"}},
 		"bad service account":      {doc: "rbac:\n  serviceAccount: Cron_Job\n", want: []string{"key rbac.serviceAccount"}},
+		"same metrics ports":       {doc: "immich:\n  microservicesMetricsPort: 8081\n", want: []string{"key immich.microservicesMetricsPort", "8081"}},
+		"backup in monitoring ns":  {doc: "namespaces:\n  backup: monitoring\n", want: []string{"key namespaces.backup", "must differ"}},
+		"immich in monitoring ns":  {doc: "namespaces:\n  immich: monitoring\n", want: []string{"key namespaces.immich", "must differ"}},
 		"several bad keys at once": {doc: "backup:\n  retention: 0\n  nas:\n    host: \"\"\n", want: []string{"key backup.retention", "key backup.nas.host"}},
 	}
 	for name, tc := range tests {

@@ -22,6 +22,13 @@ func (s *Settings) Validate() error {
 	v.dns1123("namespaces.monitoring", s.Namespaces.Monitoring)
 	v.dns1123("namespaces.immich", s.Namespaces.Immich)
 	v.dns1123("namespaces.backup", s.Namespaces.Backup)
+	// install creates the monitoring and backup namespaces and a Role in each of the three
+	if s.Namespaces.Backup != "" && (s.Namespaces.Backup == s.Namespaces.Monitoring || s.Namespaces.Backup == s.Namespaces.Immich) {
+		v.add("namespaces.backup", "must differ from namespaces.monitoring and namespaces.immich, got %q", s.Namespaces.Backup)
+	}
+	if s.Namespaces.Immich != "" && s.Namespaces.Immich == s.Namespaces.Monitoring {
+		v.add("namespaces.immich", "must differ from namespaces.monitoring, got %q", s.Namespaces.Immich)
+	}
 	v.serviceRef("prometheus", s.Prometheus)
 	v.serviceRef("alertmanager", s.Alertmanager)
 
@@ -52,6 +59,9 @@ func (s *Settings) Validate() error {
 	v.dns1123("immich.metricsService", s.Immich.MetricsService)
 	v.port("immich.serverMetricsPort", s.Immich.ServerPort)
 	v.port("immich.microservicesMetricsPort", s.Immich.WorkerPort)
+	if s.Immich.WorkerPort == s.Immich.ServerPort {
+		v.add("immich.microservicesMetricsPort", "must differ from immich.serverMetricsPort (%d)", s.Immich.ServerPort)
+	}
 	if len(s.Immich.PodSelector) == 0 {
 		v.add("immich.podSelector", "must hold at least one label")
 	}
