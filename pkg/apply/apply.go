@@ -36,6 +36,8 @@ type target struct {
 	// nsPending: its namespace does not exist yet; the first stage creates it.
 	nsPending bool
 	change    Change
+	// lastWait is what the previous poll of Wait saw.
+	lastWait NotReady
 }
 
 // Apply server-side applies objs: CRDs and Namespaces first (waited on), then the rest, each
@@ -313,13 +315,14 @@ func (a *Applier) applyOne(ctx context.Context, t *target, o Options) Change {
 		}
 		return changeFor(t.obj, Failed, err.Error())
 	}
-	// Compare content, not only the resourceVersion: the first update after a create
+	// A dry run never bumps the resourceVersion, so only content tells there. Compare
+	// content after a real apply too: the first update after a create
 	// persists what CRD defaulting added on read (e.g. a HelmRepository's
 	// status.observedGeneration: -1), a write that changes nothing anyone can see.
 	switch {
 	case t.live == nil:
 		return changeFor(t.obj, Created, "")
-	case res.GetResourceVersion() == t.live.GetResourceVersion(), sameExceptVersion(t.live, res):
+	case o.DryRun == DryRunNone && res.GetResourceVersion() == t.live.GetResourceVersion(), sameExceptVersion(t.live, res):
 		return changeFor(t.obj, Unchanged, "")
 	}
 	return changeFor(t.obj, Configured, "")

@@ -137,7 +137,11 @@ func (a *Applier) Wait(ctx context.Context, objs []*unstructured.Unstructured, o
 				st.Status, st.Message = status.NotFoundStatus, "not found"
 			case err != nil:
 				st.Status, st.Message = status.UnknownStatus, err.Error()
-				if ctx.Err() == nil && !transient(err) {
+				if t.lastWait.Status != "" {
+					// A read cut short by the deadline says nothing new: report what was seen.
+					st = t.lastWait
+				}
+				if ctx.Err() == nil && fatal(err) {
 					mu.Lock()
 					readErr = errors.Join(readErr, fmt.Errorf("read %s: %w", st.ID, err))
 					mu.Unlock()
@@ -146,6 +150,7 @@ func (a *Applier) Wait(ctx context.Context, objs []*unstructured.Unstructured, o
 				st.Status, st.Message = ObjectStatus(live, o.NeedsReady(t.obj.GroupVersionKind().GroupKind()))
 			}
 			states[i] = st
+			t.lastWait = st
 		})
 		if readErr != nil {
 			return readErr
@@ -184,10 +189,12 @@ func (a *Applier) Wait(ctx context.Context, objs []*unstructured.Unstructured, o
 	}
 }
 
-// transient tells whether a read error is worth another poll rather than giving up.
-func transient(err error) bool {
-	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
+// fatal tells whether a read error will not go away by polling again (the user may not
+// read the object); anything else (timeouts, throttling, a restarting API server) is
+// reported as Unknown and polled again until the deadline.
+func fatal(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) ||
+		apierrors.IsMethodNotSupported(err) || apierrors.IsNotAcceptable(err)
 }
 
 // waitReport is one progress line about the objects still waited for.
