@@ -101,7 +101,8 @@ func (s *Sink) Seen(status, label, value string) bool {
 
 // Config is an Alertmanager config for tests, with short timings: everything goes
 // to the sink (send_resolved), team="nobody" to a receiver without integrations,
-// team="broken" to a receiver the sink refuses, and a firing Inhibitor alert
+// team="broken" to a receiver the sink refuses, team="slow" to the sink after an
+// hour's group_wait, and a firing Inhibitor alert
 // inhibits team="inhibited".
 func Config(sinkURL string) string {
 	return fmt.Sprintf(`global:
@@ -117,6 +118,9 @@ route:
     matchers: ['team="nobody"']
   - receiver: broken
     matchers: ['team="broken"']
+  - receiver: sink
+    matchers: ['team="slow"']
+    group_wait: 1h
 inhibit_rules:
 - source_matchers: ['alertname="Inhibitor"']
   target_matchers: ['team="inhibited"']
