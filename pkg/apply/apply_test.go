@@ -203,13 +203,3 @@ func TestParseDryRun(t *testing.T) {
 	_, err := ParseDryRun("true")
 	require.Error(t, err)
 }
-
-func TestWriteYAML(t *testing.T) {
-	var out bytes.Buffer
-	require.NoError(t, WriteYAML(&out, []*unstructured.Unstructured{
-		obj("v1", "Namespace", "", "mon", nil),
-		obj("v1", "ConfigMap", "mon", "a", map[string]any{"data": map[string]any{"k": "v"}}),
-	}))
-	assert.Equal(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: mon\n---\n"+
-		"apiVersion: v1\ndata:\n  k: v\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: mon\n", out.String())
-}

@@ -50,6 +50,7 @@ type Bundle struct {
 	Components   func() []string
 	Render       func(s *settings.Settings, components ...string) ([]*unstructured.Unstructured, error)
 	RequiredCRDs func(components ...string) []apply.CRD
+	YAML         func(objs []*unstructured.Unstructured) ([]byte, error)
 }
 
 // DefaultBundle is pkg/bundle.
@@ -57,6 +58,7 @@ func DefaultBundle() Bundle {
 	return Bundle{
 		Components: bundle.Components,
 		Render:     bundle.Render,
+		YAML:       bundle.YAML,
 		RequiredCRDs: func(components ...string) []apply.CRD {
 			var out []apply.CRD
 			for _, c := range bundle.RequiredCRDs(components...) {
@@ -197,7 +199,12 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Export {
-		return apply.WriteYAML(o.streams.Out, objs)
+		data, err := o.Bundle.YAML(objs)
+		if err != nil {
+			return err
+		}
+		_, err = o.streams.Out.Write(data)
+		return err
 	}
 	cfg, err := o.restConfig()
 	if err != nil {
@@ -236,6 +243,10 @@ func (o *Options) print(cs *apply.ChangeSet) error {
 	}
 	if err := cs.WriteText(o.streams.Out); err != nil {
 		return err
+	}
+	if n := len(cs.Changes); n > 0 && cs.Count(apply.Unchanged) == n {
+		fmt.Fprintf(o.streams.ErrOut, "install: nothing changed (%s)\n", cs.Summary())
+		return nil
 	}
 	fmt.Fprintf(o.streams.ErrOut, "install: %s\n", cs.Summary())
 	return nil

@@ -70,6 +70,9 @@ func TestInstallReinstallUninstallLeavesTheClusterAsBefore(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(r.Out), &cs), r.Out)
 	assert.Len(t, cs.Changes, len(objs))
 	assert.Equal(t, len(objs), cs.Count(apply.Unchanged), "re-install changes nothing: %s", r.Out)
+	r = e.plugin(t, "", args([]string{"install"}, namespaced...)...)
+	require.Equal(t, 0, r.Code, r.Err)
+	assert.Contains(t, r.Err, "install: nothing changed ("+strconv.Itoa(len(objs))+" unchanged)")
 
 	r = e.plugin(t, "", args([]string{"uninstall", "--yes"}, namespaced...)...)
 	require.Equal(t, 0, r.Code, r.Err)

@@ -70,6 +70,19 @@ func TestUsageErrorsAndExportNeedNoCluster(t *testing.T) {
 	}
 }
 
+// TestExportPrintsTheGoldenBundle ties `install --export` to pkg/bundle's golden file of the
+// default settings (go test ./pkg/bundle -run TestGoldenDefaultRender -update rewrites it).
+func TestExportPrintsTheGoldenBundle(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	want, err := os.ReadFile(filepath.Join("..", "..", "bundle", "testdata", "default.golden"))
+	require.NoError(t, err)
+	r := run(t, "", "--server", "https://127.0.0.1:1", "--config", empty, "install", "--export")
+	require.Equal(t, 0, r.Code, r.Err)
+	assert.Equal(t, string(want), r.Out)
+	assert.Empty(t, r.Err, "--export prints no progress")
+}
+
 func TestOperatorRoleGrantsTheDailyCommandsAndNothingMore(t *testing.T) {
 	c := testbed.Require(t)
 	e := newEnv(t, c)
