@@ -298,11 +298,11 @@ func (a *Applier) applyOne(ctx context.Context, t *target, o Options) Change {
 	case o.DryRun == DryRunClient:
 		return a.clientDiff(t)
 	case o.DryRun == DryRunServer && (t.mapping == nil || t.nsPending):
-		why := "its namespace"
+		why := "namespace " + t.obj.GetNamespace() + " does not exist yet"
 		if t.mapping == nil {
-			why = "its CRD"
+			why = "its CRD does not exist yet"
 		}
-		return changeFor(t.obj, Created, "not validated by the server: "+why+" is created by this install")
+		return changeFor(t.obj, Created, "not validated by the server: "+why)
 	}
 	opts := metav1.ApplyOptions{FieldManager: a.fieldManager(), Force: o.Force}
 	if o.DryRun == DryRunServer {

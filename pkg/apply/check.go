@@ -66,8 +66,12 @@ func (e *MissingError) Error() string {
 			lines = append(lines, "  - "+m.String())
 		}
 	}
-	if len(e.Namespaces) > 0 {
-		lines = append(lines, fmt.Sprintf("namespace(s) %s do not exist and are not part of the bundle; nothing was applied",
+	switch len(e.Namespaces) {
+	case 0:
+	case 1:
+		lines = append(lines, fmt.Sprintf("namespace %s does not exist and the bundle does not create it; nothing was applied", e.Namespaces[0]))
+	default:
+		lines = append(lines, fmt.Sprintf("namespaces %s do not exist and the bundle does not create them; nothing was applied",
 			strings.Join(e.Namespaces, ", ")))
 	}
 	return strings.Join(lines, "\n")

@@ -205,7 +205,10 @@ func (a *Applier) foreignObjects(ctx context.Context, ns string, del []Installed
 			continue
 		}
 		for _, r := range l.APIResources {
-			if strings.Contains(r.Name, "/") || !hasVerb(r.Verbs, "list") || r.Kind == "Event" {
+			// Events come and go; v1 Endpoints mirror EndpointSlices of Services (and
+			// listing them only draws a deprecation warning).
+			if strings.Contains(r.Name, "/") || !hasVerb(r.Verbs, "list") || r.Kind == "Event" ||
+				(gv.Group == "" && r.Name == "endpoints") {
 				continue
 			}
 			gvrs = append(gvrs, gv.WithResource(r.Name))
@@ -227,12 +230,8 @@ func (a *Applier) foreignObjects(ctx context.Context, ns string, del []Installed
 		return nil, err
 	}
 	owned := map[types.UID]bool{}
-	services := map[string]bool{}
 	for _, d := range del {
 		owned[d.Obj.GetUID()] = true
-		if d.Obj.GetKind() == "Service" && d.Obj.GetNamespace() == ns {
-			services[d.Obj.GetName()] = true
-		}
 	}
 	var all []*unstructured.Unstructured
 	for _, l := range items {
@@ -260,7 +259,6 @@ func (a *Applier) foreignObjects(ctx context.Context, ns string, del []Installed
 	for _, o := range all {
 		switch {
 		case owned[o.GetUID()], builtinContent(o):
-		case o.GetKind() == "Endpoints" && services[o.GetName()]:
 		default:
 			foreign = append(foreign, changeFor(o, "", "").ID())
 		}

@@ -244,7 +244,10 @@ func (o *Options) print(cs *apply.ChangeSet) error {
 	if err := cs.WriteText(o.streams.Out); err != nil {
 		return err
 	}
-	if n := len(cs.Changes); n > 0 && cs.Count(apply.Unchanged) == n {
+	if len(cs.Changes) == 0 {
+		return nil
+	}
+	if n := len(cs.Changes); cs.Count(apply.Unchanged) == n {
 		fmt.Fprintf(o.streams.ErrOut, "install: nothing changed (%s)\n", cs.Summary())
 		return nil
 	}

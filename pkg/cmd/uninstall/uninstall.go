@@ -174,10 +174,18 @@ func (o *Options) Run(ctx context.Context) error {
 
 // confirm shows the plan on stderr and asks on stdin; anything but yes cancels.
 func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
-	if err := plan.WriteText(o.streams.ErrOut); err != nil {
-		return err
+	w := o.streams.ErrOut
+	fmt.Fprintln(w, "uninstall will delete:")
+	for _, c := range plan.With(apply.Deleted) {
+		fmt.Fprintf(w, "  %s\n", c.ID())
 	}
-	fmt.Fprintf(o.streams.ErrOut, "Delete the %d object(s) marked deleted above? [y/N]: ", n)
+	if kept := plan.With(apply.Kept); len(kept) > 0 {
+		fmt.Fprintln(w, "and keep:")
+		for _, c := range kept {
+			fmt.Fprintf(w, "  %s: %s\n", c.ID(), c.Message)
+		}
+	}
+	fmt.Fprintf(w, "Delete these %d object(s)? [y/N]: ", n)
 	answer, err := bufio.NewReader(o.streams.In).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read the answer: %w", err)
