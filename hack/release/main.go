@@ -37,7 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("release", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	version := fs.String("version", "", "release tag, semver with a leading v (required), e.g. v0.1.0")
-	commit := fs.String("commit", "", "commit to stamp (default: git HEAD, with -dirty when tracked files changed)")
+	ref := fs.String("ref", "HEAD", "git commit to build, from a clean export of it; empty: the working tree as it is")
+	commit := fs.String("commit", "", "commit to stamp (default: -ref's commit; with -ref= HEAD, -dirty when tracked files changed)")
 	baseURL := fs.String("base-url", "", "download URL the archives will live under (default: the GitHub release of the tag)")
 	out := fs.String("out", "dist", "output folder for archives, checksums and plugins.yaml")
 	platforms := fs.String("platforms", "", "comma-separated os/arch list (default: all: "+platformList()+")")
@@ -53,12 +54,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rev := *ref
+	if rev == "" {
+		rev = "HEAD"
+	}
 	if *commit == "" {
-		if *commit, err = gitCommit(ctx); err != nil {
+		if *commit, err = gitCommit(ctx, rev, *ref == ""); err != nil {
 			return err
 		}
 	}
-	mtime, err := sourceDate(ctx)
+	mtime, err := sourceDate(ctx, rev)
 	if err != nil {
 		return err
 	}
@@ -66,9 +71,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("find repository root: %w", err)
 	}
+	if *ref != "" {
+		// Build exactly the commit: a shared or dirty working tree never leaks in.
+		src, err := exportTree(ctx, *ref)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(src)
+		root = src
+	}
 	if *out != "" {
 		if err := os.RemoveAll(*out); err != nil {
 			return fmt.Errorf("clean %s: %w", *out, err)
+		}
+		if *out, err = filepath.Abs(*out); err != nil {
+			return fmt.Errorf("output dir: %w", err)
 		}
 	}
 	res, err := release.Build(ctx, release.Options{
@@ -103,29 +120,63 @@ func platformList() string {
 	return strings.Join(s, ",")
 }
 
-// gitCommit is HEAD, marked -dirty when tracked files differ from it.
-func gitCommit(ctx context.Context) (string, error) {
-	head, err := git(ctx, "rev-parse", "HEAD")
+// gitCommit resolves rev; for a working-tree build it is marked -dirty when tracked
+// files differ from it.
+func gitCommit(ctx context.Context, rev string, workTree bool) (string, error) {
+	commit, err := git(ctx, "rev-parse", "--verify", rev+"^{commit}")
 	if err != nil {
 		return "", err
+	}
+	if !workTree {
+		return commit, nil
 	}
 	status, err := git(ctx, "status", "--porcelain", "--untracked-files=no")
 	if err != nil {
 		return "", err
 	}
 	if status != "" {
-		head += "-dirty"
+		commit += "-dirty"
 	}
-	return head, nil
+	return commit, nil
 }
 
-// sourceDate is $SOURCE_DATE_EPOCH, else HEAD's commit time: the archives' file dates,
+// exportTree writes the files of rev into a new temporary folder.
+func exportTree(ctx context.Context, rev string) (string, error) {
+	dir, err := os.MkdirTemp("", "picluster-release-src-")
+	if err != nil {
+		return "", fmt.Errorf("export %s: %w", rev, err)
+	}
+	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", rev)
+	extract := exec.CommandContext(ctx, "tar", "-x", "-C", dir)
+	pipe, err := archive.StdoutPipe()
+	if err == nil {
+		extract.Stdin = pipe
+		var stderr strings.Builder
+		archive.Stderr, extract.Stderr = &stderr, &stderr
+		if err = archive.Start(); err == nil {
+			err = extract.Run()
+			if werr := archive.Wait(); err == nil {
+				err = werr
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+		}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("export %s with git archive: %w", rev, err)
+	}
+	return dir, nil
+}
+
+// sourceDate is $SOURCE_DATE_EPOCH, else rev's commit time: the archives' file dates,
 // so rebuilding a commit gives the same archives.
-func sourceDate(ctx context.Context) (time.Time, error) {
+func sourceDate(ctx context.Context, rev string) (time.Time, error) {
 	s := os.Getenv("SOURCE_DATE_EPOCH")
 	if s == "" {
 		var err error
-		if s, err = git(ctx, "log", "-1", "--format=%ct"); err != nil {
+		if s, err = git(ctx, "log", "-1", "--format=%ct", rev); err != nil {
 			return time.Time{}, err
 		}
 	}
