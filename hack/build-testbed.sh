@@ -38,6 +38,7 @@ cache="${PICLUSTER_CACHE:-$HOME/.cache/picluster}/testbed"
 dest="$cache/$key"
 
 if [[ -f "$dest/versions.env" ]]; then
+	touch "$dest/.used" 2>/dev/null || true # for the pruning below
 	echo "$dest"
 	exit 0
 fi
@@ -124,8 +125,13 @@ EOF
 chmod 755 "$tmp"
 mv -T "$tmp" "$dest"
 trap - EXIT
-# Each build is ~450 MB: keep the three newest (other clones may be on other versions).
-find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'etcd-*' -printf '%T@ %p\n' |
-	sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
+# Each build is ~450 MB: remove those unused for two days, keeping the three last used
+# (other clones, e.g. CI's, may be on other versions and run right now).
+touch "$dest/.used"
+for d in "$cache"/etcd-*/; do
+	printf '%s %s\n' "$(stat -c %Y "$d/.used" 2>/dev/null || stat -c %Y "$d")" "${d%/}"
+done | sort -rn | tail -n +4 | while read -r used dir; do
+	if ((used < $(date +%s) - 2 * 86400)); then rm -rf "$dir"; fi
+done
 log "built $ncrds CRDs and $(ls "$dest/bin" | wc -l) binaries in $(($(date +%s) - start))s"
 echo "$dest"
