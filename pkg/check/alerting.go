@@ -165,25 +165,32 @@ func (e *Env) checkNotifications(ctx context.Context) Result {
 	if err != nil {
 		return Errored(err, hintPrometheus, "", "ask Prometheus for Alertmanager's failed notifications")
 	}
-	q := fmt.Sprintf(`sum by (integration) (increase(alertmanager_notifications_failed_total{integration="discord"}[%ds]))`, int(NotificationWindow.Seconds()))
+	q := fmt.Sprintf(`sum by (integration) (increase(alertmanager_notifications_failed_total[%ds]))`, int(NotificationWindow.Seconds()))
 	vec, err := c.Vector(ctx, q, e.now())
 	return EvaluateNotifications(vec, err)
 }
 
-// EvaluateNotifications judges the increase of Discord's failed notifications in
-// the last NotificationWindow.
+// EvaluateNotifications judges the increase of failed notifications per
+// integration in the last NotificationWindow: Discord's must not have risen. No
+// series at all means Prometheus does not scrape Alertmanager; no Discord series
+// means Alertmanager has not tried Discord since it started (it counts an
+// integration once it is used).
 func EvaluateNotifications(vec model.Vector, err error) Result {
 	if err != nil {
 		return Errored(err, hintPrometheus, "", "ask Prometheus for Alertmanager's failed notifications")
 	}
 	if len(vec) == 0 {
 		return Warn("make sure Prometheus scrapes Alertmanager (kube-prometheus-stack does by default)", "",
-			"Prometheus has no alertmanager_notifications_failed_total{integration=\"discord\"} series: failed notifications go unseen")
+			"Prometheus has no alertmanager_notifications_failed_total series: failed notifications go unseen")
 	}
-	failed := float64(vec[0].Value)
-	if failed > 0 {
-		return Fail("kubectl picluster webhook test; read Alertmanager's log for the Discord error", "",
-			"%.0f notifications to Discord failed in the last %s", failed, model.Duration(NotificationWindow))
+	for _, s := range vec {
+		if s.Metric["integration"] != "discord" {
+			continue
+		}
+		if failed := float64(s.Value); failed > 0 {
+			return Fail("kubectl picluster webhook test; read Alertmanager's log for the Discord error", "",
+				"%.0f notifications to Discord failed in the last %s", failed, model.Duration(NotificationWindow))
+		}
 	}
 	return OK("no notification to Discord failed in the last %s", model.Duration(NotificationWindow))
 }

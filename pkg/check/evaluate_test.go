@@ -287,16 +287,22 @@ receivers: [{name: "null"}]`, want: verdict{StatusFailure, "", "has no receiver 
 }
 
 func TestEvaluateNotifications(t *testing.T) {
-	sample := func(v float64) model.Vector { return model.Vector{{Value: model.SampleValue(v)}} }
+	sample := func(v float64) model.Vector {
+		return model.Vector{
+			{Metric: model.Metric{"integration": "webhook"}, Value: 5},
+			{Metric: model.Metric{"integration": "discord"}, Value: model.SampleValue(v)},
+		}
+	}
 	tests := map[string]struct {
 		vec  model.Vector
 		err  error
 		want verdict
 	}{
-		"none failed": {vec: sample(0), want: verdict{StatusOK, "", "no notification to Discord failed in the last 1h"}},
-		"failed":      {vec: sample(3), want: verdict{StatusFailure, "", "3 notifications to Discord failed in the last 1h"}},
-		"no series":   {want: verdict{StatusWarning, "", "no alertmanager_notifications_failed_total"}},
-		"error":       {err: errors.New("x"), want: verdict{StatusFailure, "", ": x"}},
+		"none failed":    {vec: sample(0), want: verdict{StatusOK, "", "no notification to Discord failed in the last 1h"}},
+		"failed":         {vec: sample(3), want: verdict{StatusFailure, "", "3 notifications to Discord failed in the last 1h"}},
+		"no series":      {want: verdict{StatusWarning, "", "no alertmanager_notifications_failed_total"}},
+		"discord unused": {vec: model.Vector{{Metric: model.Metric{"integration": "email"}}}, want: verdict{StatusOK, "", "no notification to Discord failed"}},
+		"error":          {err: errors.New("x"), want: verdict{StatusFailure, "", ": x"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

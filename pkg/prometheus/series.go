@@ -15,7 +15,7 @@ import (
 const DefaultSeriesWindow = time.Hour
 
 // selectorConcurrency bounds the queries in flight for one SeriesExist call.
-const selectorConcurrency = 8
+const selectorConcurrency = 16
 
 // promql is the parser the plugin reads alert expressions with: Prometheus's own,
 // with its default options.
