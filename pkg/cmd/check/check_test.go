@@ -224,7 +224,12 @@ func TestFaults(t *testing.T) {
 			hint:    "kubectl describe externalsecret",
 		},
 		"stale backup": {
-			fault:   func(su *setup) { su.setLastSuccess(time.Now().Add(-9 * 24 * time.Hour)) },
+			fault: func(su *setup) {
+				// The CronJob controller moves lastSuccessfulTime forward to the newest
+				// successful Job it owns: the recent one goes first.
+				su.deleteJob("postgres-backup-1")
+				su.setLastSuccess(time.Now().Add(-9 * 24 * time.Hour))
+			},
 			code:    exitcode.Failure,
 			failing: map[string]string{"backup/last-success": "failure"},
 			message: "is 9d old (stale after 8d",

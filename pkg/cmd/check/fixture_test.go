@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +32,7 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
 	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
 )
 
@@ -227,6 +229,20 @@ func (su *setup) addBackupJob(name string, final batchv1.JobConditionType) {
 	}
 	_, err = su.bed.Client.BatchV1().Jobs(s.Namespaces.Backup).UpdateStatus(ctx, created, metav1.UpdateOptions{})
 	require.NoError(t, err, "set status of job %s", name)
+}
+
+// deleteJob deletes a Job and waits until it is gone.
+func (su *setup) deleteJob(name string) {
+	t := su.t
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	jobs := su.bed.Client.BatchV1().Jobs(su.settings.Namespaces.Backup)
+	require.NoError(t, jobs.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptrTo(metav1.DeletePropagationBackground)}))
+	require.NoError(t, proc.WaitFor(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		_, err := jobs.Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}))
+	time.Sleep(time.Second) // let the CronJob controller see it go
 }
 
 // prometheusConfig is what prometheus-operator would generate from the bundle's

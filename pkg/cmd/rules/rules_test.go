@@ -1,0 +1,126 @@
+package rules_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+)
+
+func run(t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := cmd.Execute(ctx, genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, args)
+	return out.String(), errOut.String(), code
+}
+
+const ruleFile = `groups:
+- name: general.rules
+  rules:
+  - alert: Watchdog
+    expr: vector(1)
+- name: immich.jobs
+  rules:
+  - alert: SeedThumbnailQueue
+    expr: immich_server_thumbnail_queue_size > 100
+  - alert: TargetDown
+    expr: up == 0
+`
+
+const brokenRule = `  - record: broken:up
+    expr: up * on() up
+`
+
+func startPrometheus(t *testing.T, rules string) *servers.Prometheus {
+	t.Helper()
+	closed, err := proc.FreePort()
+	require.NoError(t, err)
+	p := servers.PrometheusT(t, servers.Options{}, "", nil)
+	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+- job_name: self
+  static_configs: [{targets: ["127.0.0.1:%d"]}]
+- job_name: nothing
+  static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, p.Port, closed)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.Reload(ctx, cfg, map[string]string{"rules.yaml": rules}))
+	// Wait until both targets were scraped and the rules evaluated on them:
+	// TargetDown fires for the target where nothing listens.
+	require.NoError(t, proc.WaitFor(ctx, 200*time.Millisecond, func(context.Context) (bool, error) {
+		out, _, _ := run(t, "--prometheus-url", p.URL, "rules", "-o", "json")
+		var groups []struct {
+			Rules []struct {
+				Name  string `json:"name"`
+				State string `json:"state"`
+			} `json:"rules"`
+		}
+		if json.Unmarshal([]byte(out), &groups) != nil || len(groups) < 2 {
+			return false, nil
+		}
+		return groups[1].Rules[1].Name == "TargetDown" && groups[1].Rules[1].State == "firing", nil
+	}))
+	time.Sleep(1100 * time.Millisecond) // one more evaluation of the whole group
+	return p
+}
+
+func TestRulesFlagsAlertsThatMatchNoSeries(t *testing.T) {
+	p := startPrometheus(t, ruleFile)
+	out, errOut, code := run(t, "--prometheus-url", p.URL, "rules")
+	require.Equal(t, exitcode.OK, code, errOut)
+	for _, s := range []string{"GROUP", "SERIES", "general.rules", "Watchdog", "firing", "SeedThumbnailQueue", "NONE: immich_server_thumbnail_queue_size", "TargetDown"} {
+		assert.Contains(t, out, s)
+	}
+	assert.Contains(t, errOut, "Warning: SeedThumbnailQueue can never fire: immich_server_thumbnail_queue_size has no series")
+	assert.NotContains(t, errOut, "TargetDown")
+
+	out, _, code = run(t, "--prometheus-url", p.URL, "rules", "-o", "json")
+	require.Equal(t, exitcode.OK, code)
+	var groups []struct {
+		Name  string `json:"name"`
+		Rules []struct {
+			Name          string   `json:"name"`
+			Kind          string   `json:"kind"`
+			Health        string   `json:"health"`
+			State         string   `json:"state"`
+			NoSeries      bool     `json:"noSeries"`
+			MissingSeries []string `json:"missingSeries"`
+		} `json:"rules"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &groups), out)
+	require.Len(t, groups, 2)
+	assert.Equal(t, "Watchdog", groups[0].Rules[0].Name)
+	assert.Equal(t, "firing", groups[0].Rules[0].State)
+	assert.False(t, groups[0].Rules[0].NoSeries)
+	seed := groups[1].Rules[0]
+	assert.Equal(t, "SeedThumbnailQueue", seed.Name)
+	assert.Equal(t, "alert", seed.Kind)
+	assert.Equal(t, "ok", seed.Health)
+	assert.True(t, seed.NoSeries)
+	assert.Equal(t, []string{"immich_server_thumbnail_queue_size"}, seed.MissingSeries)
+	assert.False(t, groups[1].Rules[1].NoSeries, "up exists")
+	assert.Equal(t, "firing", groups[1].Rules[1].State, "the nothing target is down")
+}
+
+func TestRulesFailOnARuleThatErrs(t *testing.T) {
+	p := startPrometheus(t, ruleFile+brokenRule)
+	out, errOut, code := run(t, "--prometheus-url", p.URL, "rules")
+	assert.Equal(t, exitcode.Failure, code)
+	assert.Contains(t, out, "broken:up")
+	assert.Contains(t, errOut, "1 rules fail to evaluate:")
+	assert.Contains(t, errOut, "immich.jobs/broken:up: ")
+}
