@@ -164,6 +164,11 @@ func (c *Client) NotificationCounters(ctx context.Context) (NotificationCounters
 	return counters, nil
 }
 
+func isConnectionError(err error) bool {
+	var conn *factory.ConnectionError
+	return errors.As(err, &conn)
+}
+
 // apiError says what was being done; Alertmanager refusing the request (4xx)
 // exits 2, connection failures keep their own code, anything else exits 1.
 func apiError(what string, err error) error {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/alertmanager/matcher/compat"
@@ -122,18 +124,46 @@ func FromAPIMatchers(ms models.Matchers) (labels.Matchers, error) {
 func FormatMatchers(ms labels.Matchers) string {
 	parts := make([]string, len(ms))
 	for i, m := range ms {
-		parts[i] = m.String()
+		parts[i] = formatMatcher(m.Name, m.Type.String(), m.Value)
 	}
 	return strings.Join(parts, " ")
 }
 
-// FormatAPIMatchers is FormatMatchers for the API's matchers.
+// FormatAPIMatchers is FormatMatchers for the API's matchers, without compiling
+// their regular expressions.
 func FormatAPIMatchers(ms models.Matchers) string {
-	parsed, err := FromAPIMatchers(ms)
-	if err != nil {
-		return "<invalid matchers>"
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m == nil || m.Name == nil || m.Value == nil {
+			return "<invalid matchers>"
+		}
+		isRegex := m.IsRegex != nil && *m.IsRegex
+		isEqual := m.IsEqual == nil || *m.IsEqual
+		op := map[[2]bool]string{{true, false}: "=", {false, false}: "!=", {true, true}: "=~", {false, true}: "!~"}[[2]bool{isEqual, isRegex}]
+		parts = append(parts, formatMatcher(*m.Name, op, *m.Value))
 	}
-	return FormatMatchers(parsed)
+	return strings.Join(parts, " ")
+}
+
+// FilterStrings writes matchers as the API's filter parameters want them, one each.
+func FilterStrings(ms labels.Matchers) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = formatMatcher(m.Name, m.Type.String(), m.Value)
+	}
+	return out
+}
+
+// valueEscaper escapes values as labels.Matcher.String does (OpenMetrics style),
+// built once: upstream builds a new replacer for every matcher it prints.
+var valueEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+
+// formatMatcher prints a matcher exactly as labels.Matcher.String does.
+func formatMatcher(name, op, value string) string {
+	if strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune("{}!=~,\\\"'`", r) }) {
+		return strconv.Quote(name) + op + strconv.Quote(value)
+	}
+	return name + op + `"` + valueEscaper.Replace(value) + `"`
 }
 
 // SameMatchers tells whether a and b hold the same matchers, in any order.
@@ -144,7 +174,7 @@ func SameMatchers(a, b labels.Matchers) bool {
 	key := func(ms labels.Matchers) []string {
 		out := make([]string, len(ms))
 		for i, m := range ms {
-			out[i] = m.String()
+			out[i] = formatMatcher(m.Name, m.Type.String(), m.Value)
 		}
 		slices.Sort(out)
 		return out

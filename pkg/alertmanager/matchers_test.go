@@ -3,6 +3,7 @@ package alertmanager
 import (
 	"testing"
 
+	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -124,6 +125,28 @@ func TestSameMatchers(t *testing.T) {
 			b, err := ParseMatchers(tc.b)
 			require.NoError(t, err)
 			assert.Equal(t, tc.same, SameMatchers(a, b))
+		})
+	}
+}
+
+func TestFormatMatchesUpstream(t *testing.T) {
+	tests := map[string]struct {
+		t           labels.MatchType
+		name, value string
+	}{
+		"plain":            {t: labels.MatchEqual, name: "alertname", value: "Foo"},
+		"quote, backslash": {t: labels.MatchNotEqual, name: "msg", value: `say "hi" \ bye`},
+		"newline":          {t: labels.MatchRegexp, name: "re", value: "a\nb|c.*"},
+		"unicode":          {t: labels.MatchNotRegexp, name: "team", value: "équipe-✓"},
+		"reserved in name": {t: labels.MatchEqual, name: "foo bar", value: "x\ty"},
+		"utf-8 name":       {t: labels.MatchEqual, name: "föö", value: "1"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, err := labels.NewMatcher(tc.t, tc.name, tc.value)
+			require.NoError(t, err)
+			assert.Equal(t, m.String(), FormatMatchers(labels.Matchers{m}))
+			assert.Equal(t, m.String(), FormatAPIMatchers(APIMatchers(labels.Matchers{m})))
 		})
 	}
 }

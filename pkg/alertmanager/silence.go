@@ -1,6 +1,7 @@
 package alertmanager
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -184,6 +185,23 @@ func CoveredAlerts(alerts models.GettableAlerts, ms labels.Matchers, now time.Ti
 		}
 	}
 	return out
+}
+
+// Covered returns the alerts Alertmanager holds that the matchers match: what a
+// silence with them would mute now. Alertmanager filters by the matchers itself, so
+// only those alerts travel; should it refuse the filter (an older parser), every
+// alert is fetched and matched here.
+func (c *Client) Covered(ctx context.Context, ms labels.Matchers) (models.GettableAlerts, error) {
+	alerts, err := c.Alerts(ctx, FilterStrings(ms))
+	if exitcode.Code(err) == exitcode.Usage && !isConnectionError(err) {
+		alerts, err = c.Alerts(ctx, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	covered := CoveredAlerts(alerts, ms, time.Now())
+	SortAlerts(covered)
+	return covered, nil
 }
 
 // LabelSet converts the API's labels to a Prometheus label set.

@@ -176,3 +176,15 @@ func TestExtendAndExpire(t *testing.T) {
 	assert.Contains(t, r.Err.Error(), "has expired")
 	assert.Len(t, amtest.Silences(t, srv.URL), 1, "nothing re-created")
 }
+
+func TestAddDryRunCreatesNothing(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	amtest.PostAlerts(t, srv.URL, map[string]string{"alertname": "ImmichQueueStuck", "namespace": "immich"})
+	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "namespace=immich", "-d", "1h", "-c", "check", "-a", "erin", "--dry-run")
+	require.NoError(t, r.Err)
+	assert.Empty(t, r.Stdout)
+	assert.Contains(t, r.Stderr, "This silence covers 1 alert now:\n  ImmichQueueStuck{namespace=\"immich\"}")
+	assert.Contains(t, r.Stderr, `dry run: would silence namespace="immich" from`)
+	assert.Contains(t, r.Stderr, `(by erin: "check"); nothing was created`)
+	assert.Empty(t, amtest.Silences(t, srv.URL))
+}
