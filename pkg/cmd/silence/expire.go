@@ -37,7 +37,8 @@ A silence that already expired is left as it is.`,
 			"kubectl picluster silence expire 8f6f7c1e-0c1d-4d2a-9a55-0d7c51d0b0e2",
 			"kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichQueueStuck)",
 		),
-		Args: cmdutil.Args(cobra.MinimumNArgs(1)),
+		Args:              cmdutil.Args(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: completeSilenceIDs(f, 0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err

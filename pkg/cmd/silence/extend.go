@@ -36,7 +36,8 @@ An unknown or expired silence is refused (exit 2): create a new one instead.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster silence extend 8f6f7c1e-0c1d-4d2a-9a55-0d7c51d0b0e2 --duration 1h",
 		),
-		Args: cmdutil.Args(cobra.ExactArgs(1)),
+		Args:              cmdutil.Args(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeSilenceIDs(f, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err

@@ -4,10 +4,12 @@ package silence
 import (
 	"os"
 	"os/user"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
@@ -39,6 +41,32 @@ Unlike amtool, an argument that holds an operator but does not parse is refused
 		newCmdExtend(f, streams),
 	)
 	return cmd
+}
+
+// completeSilenceIDs completes the IDs of the current silences, each described
+// by its matchers, for `expire` and `extend`.
+func completeSilenceIDs(f *factory.Factory, max int) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if max > 0 && len(args) >= max {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		c, err := alertmanager.FromFactory(f)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		all, err := c.Silences(cmd.Context(), nil)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var out []cobra.Completion
+		for _, s := range alertmanager.FilterSilences(all, false) {
+			id := alertmanager.SilenceID(s)
+			if !slices.Contains(args, id) {
+				out = append(out, cobra.CompletionWithDesc(id, alertmanager.FormatAPIMatchers(s.Matchers)))
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 // DefaultAuthor is the user running the command, as amtool's default author.

@@ -188,3 +188,16 @@ func TestAddDryRunCreatesNothing(t *testing.T) {
 	assert.Contains(t, r.Stderr, `(by erin: "check"); nothing was created`)
 	assert.Empty(t, amtest.Silences(t, srv.URL))
 }
+
+func TestCompleteSilenceIDs(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "job=node", "-d", "1h", "-c", "c")
+	require.NoError(t, r.Err)
+	id := strings.TrimSpace(r.Stdout)
+	r = amtest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "expire", "")
+	require.NoError(t, r.Err)
+	assert.Contains(t, r.Stdout, id+"\t"+`alertname="Foo" job="node"`)
+	r = amtest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "extend", id, "")
+	require.NoError(t, r.Err)
+	assert.NotContains(t, r.Stdout, id, "extend takes one ID")
+}

@@ -25,8 +25,11 @@ func NewCmdWebhook(f *factory.Factory, streams genericiooptions.IOStreams) *cobr
 	cmd := &cobra.Command{
 		Use:   "webhook",
 		Short: "Test the Discord webhook Alertmanager notifies through",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  cmdutil.RunGroup,
+		Example: cmdutil.Examples(
+			"kubectl picluster webhook test",
+		),
+		Args: cobra.ArbitraryArgs,
+		RunE: cmdutil.RunGroup,
 	}
 	cmd.AddCommand(newCmdTest(f, streams))
 	return cmd
