@@ -227,8 +227,10 @@ func TestFaults(t *testing.T) {
 			fault: func(su *setup) {
 				// The CronJob controller moves lastSuccessfulTime forward to the newest
 				// successful Job it owns: the recent one goes first.
+				nineDaysAgo := time.Now().Add(-9 * 24 * time.Hour)
 				su.deleteJob("postgres-backup-1")
-				su.setLastSuccess(time.Now().Add(-9 * 24 * time.Hour))
+				su.addBackupJob("postgres-backup-0", batchv1.JobComplete, nineDaysAgo)
+				su.setLastSuccess(nineDaysAgo)
 			},
 			code:    exitcode.Failure,
 			failing: map[string]string{"backup/last-success": "failure"},
@@ -237,7 +239,7 @@ func TestFaults(t *testing.T) {
 			runbook: check.RunbookBackupStale,
 		},
 		"failed last backup job": {
-			fault:   func(su *setup) { su.addBackupJob("postgres-backup-2", batchv1.JobFailed) },
+			fault:   func(su *setup) { su.addBackupJob("postgres-backup-2", batchv1.JobFailed, time.Now()) },
 			code:    exitcode.Failure,
 			failing: map[string]string{"backup/last-job": "failure"},
 			message: "postgres-backup-2 failed (BackoffLimitExceeded)",
@@ -322,12 +324,14 @@ func TestWaitPassesOnceTheFaultIsRepaired(t *testing.T) {
 	out, errOut, code := run(t, su.args("check", "--wait", "60s")...)
 	require.Equal(t, exitcode.OK, code, "%s\n%s", out, errOut)
 	assert.Greater(t, time.Since(began), 3*time.Second)
-	assert.Contains(t, errOut, "immich/targets; checking again in")
+	assert.Contains(t, errOut, "(immich/targets); checking again in")
 	assert.Contains(t, out, "all passed")
 }
 
 func TestWaitTimesOut(t *testing.T) {
 	su := newSetup(t, setupOptions{})
+	su.deleteJob("postgres-backup-1")
+	su.addBackupJob("postgres-backup-0", batchv1.JobComplete, time.Now().Add(-30*24*time.Hour))
 	su.setLastSuccess(time.Now().Add(-30 * 24 * time.Hour))
 	out, errOut, code := run(t, su.args("check", "--category", "backup", "--wait", "3s")...)
 	assert.Equal(t, exitcode.Timeout, code)

@@ -127,7 +127,7 @@ func (su *setup) writeStatuses() {
 		}
 	}
 	su.setLastSuccess(time.Now().Add(-2 * time.Hour))
-	su.addBackupJob("postgres-backup-1", batchv1.JobComplete)
+	su.addBackupJob("postgres-backup-1", batchv1.JobComplete, time.Now())
 	_ = s
 }
 
@@ -191,9 +191,9 @@ func (su *setup) setLastSuccess(at time.Time) {
 	su.exporter.setLastSuccess(at)
 }
 
-// addBackupJob adds a Job of the CronJob with a final condition. The Job names
+// addBackupJob adds a Job of the CronJob that ended (complete or failed) at finished. The Job names
 // another manager, so the Job controller leaves its status to the test.
-func (su *setup) addBackupJob(name string, final batchv1.JobConditionType) {
+func (su *setup) addBackupJob(name string, final batchv1.JobConditionType, finished time.Time) {
 	t := su.t
 	ctx := context.Background()
 	s := su.settings
@@ -209,8 +209,8 @@ func (su *setup) addBackupJob(name string, final batchv1.JobConditionType) {
 	job.Spec.Suspend = ptrTo(true)
 	created, err := su.bed.Client.BatchV1().Jobs(s.Namespaces.Backup).Create(ctx, job, metav1.CreateOptions{})
 	require.NoError(t, err)
-	start := metav1.NewTime(time.Now().Add(-time.Minute))
-	end := metav1.NewTime(time.Now())
+	start := metav1.NewTime(finished.Add(-time.Minute))
+	end := metav1.NewTime(finished)
 	created.Status.StartTime = &start
 	switch final {
 	case batchv1.JobComplete:
