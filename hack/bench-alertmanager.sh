@@ -7,6 +7,7 @@
 #   hack/bench-alertmanager.sh            # RUNS=100 by default
 #   RUNS=300 STRICT=1 hack/bench-alertmanager.sh   # STRICT=1: exit 1 when a ratio is above 1.0
 #   HYPERFINE=1 hack/bench-alertmanager.sh         # also hyperfine's report
+#   PLUGIN=bin/kubectl-picluster hack/bench-alertmanager.sh   # a binary already built
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -30,9 +31,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building the plugin..." >&2
-make -s build BIN="$tmp/kubectl-picluster"
-plugin="$tmp/kubectl-picluster"
+plugin=${PLUGIN:-}
+if [[ -z "$plugin" ]]; then
+	echo "building the plugin..." >&2
+	make -s build BIN="$tmp/kubectl-picluster"
+	plugin="$tmp/kubectl-picluster"
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 url="http://127.0.0.1:$port"
