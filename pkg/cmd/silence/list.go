@@ -35,8 +35,10 @@ func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.C
 		Short:   "List the active and pending silences (or the expired ones)",
 		Long: `List silences: ID, matchers, start, end, creator, comment and state.
 
-Matchers narrow the list to silences that have those exact matchers, as amtool
-silence query does. --expired lists the expired silences instead of the current ones.`,
+Matchers narrow the list as amtool silence query does: to silences that have a
+matcher on each named label whose value the given matcher matches (alertname=Foo
+finds the silences on alertname="Foo"). --expired lists the expired silences
+instead of the current ones; -q prints only the IDs.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster silence list",
 			"kubectl picluster silence list alertname=ImmichQueueStuck -o json",
