@@ -15,9 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
@@ -56,6 +58,9 @@ func TestMessage(now time.Time) DiscordMessage {
 // or value exits 2 and names the settings key; the value never appears in errors.
 func DiscordWebhookURL(ctx context.Context, kube kubernetes.Interface, namespace string, ref settings.SecretKeyRef) (string, error) {
 	const key = "monitoring.discordWebhookSecret"
+	// At -v=8 and above client-go logs response bodies through the context's
+	// logger, and this body holds the URL: this one request logs nothing.
+	ctx = klog.NewContext(ctx, logr.Discard())
 	sec, err := kube.CoreV1().Secrets(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", exitcode.BadUsage(fmt.Errorf("secret %s/%s not found (settings key %s): is its ExternalSecret synced?", namespace, ref.Name, key))

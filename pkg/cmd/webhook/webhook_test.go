@@ -1,12 +1,15 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager/amtest"
@@ -183,4 +187,32 @@ func TestWebhookTestSecretProblems(t *testing.T) {
 	assert.Equal(t, exitcode.Usage, r.Code)
 	r = run("-o", "table")
 	assert.Equal(t, exitcode.Usage, r.Code)
+}
+
+// TestWebhookURLNotInDebugLogs runs at kubectl's -v=9, where client-go logs every
+// response body: the Secret's (which holds the URL) must not be among them.
+func TestWebhookURLNotInDebugLogs(t *testing.T) {
+	c, ns, cfg := bed(t)
+	fake := amtest.NewFakeDiscord(t)
+	createSecret(t, c, ns, map[string]string{"webhookUrl": fake.URL})
+	var logs bytes.Buffer
+	klog.LogToStderr(false)
+	klog.SetOutput(&logs)
+	t.Cleanup(func() { klog.SetOutput(os.Stderr); klog.LogToStderr(true) })
+
+	r := amtest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "-v", "9", "webhook", "test")
+	t.Cleanup(func() { amtest.Run(t, "-v", "0", "version", "--client") })
+	require.NoError(t, r.Err)
+	klog.Flush()
+	require.Contains(t, logs.String(), "Config loaded from file", "-v 9 is in effect")
+	// client-go hex-dumps protobuf bodies: join the dump's text column too.
+	var dumped strings.Builder
+	for _, m := range regexp.MustCompile(`\|([^|\n]{1,16})\|`).FindAllStringSubmatch(logs.String(), -1) {
+		dumped.WriteString(m[1])
+	}
+	for _, secret := range []string{amtest.HookToken, amtest.HookID, base64.StdEncoding.EncodeToString([]byte(fake.URL))} {
+		assert.NotContains(t, logs.String(), secret)
+		assert.NotContains(t, dumped.String(), secret)
+	}
+	assertRedacted(t, r)
 }
