@@ -23,7 +23,13 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/testbed"
 )
 
-func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{})) }
+// TestMain shares one bed among the tests; its in-cluster Prometheus gets the
+// tests' Watchdog (see watchdogRule), so it reaches Alertmanager in seconds.
+func TestMain(m *testing.M) {
+	os.Exit(testbed.RunMain(m, testbed.MainOptions{
+		Monitoring: testbed.MonitoringOptions{RuleFiles: map[string]string{"watchdog.yaml": watchdogRule}},
+	}))
+}
 
 // jsonReport is `check -o json` as a consumer reads it.
 type jsonReport struct {

@@ -30,8 +30,7 @@ users: [{name: u, user: {token: not-a-real-token}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 current-context: c
 `, closed)), 0o600))
-	cfg := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(cfg, nil, 0o600))
+	cfg := defaultSettingsFile(t)
 	if promURL == "" {
 		promURL = fmt.Sprintf("http://127.0.0.1:%d", closed)
 	}
@@ -98,4 +97,12 @@ func TestUsageErrors(t *testing.T) {
 			assert.Contains(t, errOut, tc.want)
 		})
 	}
+}
+
+// defaultSettingsFile writes an empty settings file: the defaults.
+func defaultSettingsFile(t *testing.T) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, nil, 0o600))
+	return cfg
 }
