@@ -1,6 +1,7 @@
 package alertmanager
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -19,9 +20,11 @@ const timeLayout = "2006-01-02 15:04:05 MST"
 // PrintTable writes rows under header the way kubectl prints tables, through
 // kubectl's own tab writer: no borders, columns three spaces apart. (tablewriter
 // took 50 times as long for a few hundred silences, which made listing slower
-// than amtool's.) Tabs and line breaks in cells become spaces.
+// than amtool's.) Tabs and line breaks in cells become spaces; lines carry no
+// trailing blanks, even when their last cells are empty.
 func PrintTable(w io.Writer, header []string, rows [][]string) error {
-	tw := printers.GetNewTabWriter(w)
+	var buf bytes.Buffer
+	tw := printers.GetNewTabWriter(&buf)
 	writeRow := func(cells []string) {
 		for i, c := range cells {
 			if i > 0 {
@@ -38,7 +41,13 @@ func PrintTable(w io.Writer, header []string, rows [][]string) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("print table: %w", err)
 	}
-	return nil
+	var out bytes.Buffer
+	for line := range bytes.Lines(buf.Bytes()) {
+		out.Write(bytes.TrimRight(line, " \n"))
+		out.WriteByte('\n')
+	}
+	_, err := out.WriteTo(w)
+	return err
 }
 
 var cellText = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
