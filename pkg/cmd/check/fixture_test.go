@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -330,87 +327,6 @@ func (su *setup) waitHealthy() {
 	su.t.Helper()
 	out, errOut, code := run(su.t, su.args("check", "--wait", "90s")...)
 	require.Equal(su.t, exitcode.OK, code, "the setup never became healthy:\n%s\n%s", out, errOut)
-}
-
-// exporter serves Immich's metrics (the names Immich really exports) on
-// /metrics/api-metrics and /metrics/worker-metrics, and kube-state-metrics' backup series on /ksm.
-type exporter struct {
-	addr     string
-	settings *settings.Settings
-
-	mu          sync.Mutex
-	apiDown     bool
-	lastSuccess time.Time
-}
-
-func newExporter(t *testing.T, s *settings.Settings) *exporter {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	e := &exporter{addr: l.Addr().String(), settings: s, lastSuccess: time.Now()}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return e
-}
-
-func (e *exporter) setAPIDown(down bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.apiDown = down
-}
-
-func (e *exporter) setLastSuccess(at time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.lastSuccess = at
-}
-
-func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	apiDown, last := e.apiDown, e.lastSuccess
-	e.mu.Unlock()
-	m := settings.Default().Immich.Metrics // what Immich really exports
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	switch r.URL.Path {
-	case "/metrics/api-metrics":
-		if apiDown {
-			http.Error(w, "immich is restarting", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintf(w, "# TYPE %[1]s_bucket histogram\n%[1]s_bucket{le=\"0.5\"} 10\n%[1]s_bucket{le=\"+Inf\"} 12\n%[1]s_sum 3.2\n%[1]s_count 12\n", m.RequestDuration)
-	case "/metrics/worker-metrics":
-		for _, g := range []string{m.ThumbnailQueue, m.VideoQueue, m.MetadataQueue} {
-			fmt.Fprintf(w, "# TYPE %s gauge\n%s 0\n", g, g)
-		}
-		for _, c := range []string{m.ThumbnailSuccess, m.ThumbnailFailed, m.VideoSuccess, m.MetadataSuccess} {
-			fmt.Fprintf(w, "# TYPE %s counter\n%s 7\n", c, c)
-		}
-	case "/ksm":
-		ns, cj := e.settings.Namespaces.Backup, e.settings.Backup.CronJob
-		fmt.Fprintf(w, "kube_cronjob_status_last_successful_time{namespace=%q,cronjob=%q} %d\n", ns, cj, last.Unix())
-		fmt.Fprintf(w, "kube_cronjob_created{namespace=%q,cronjob=%q} %d\n", ns, cj, time.Now().Add(-30*24*time.Hour).Unix())
-		job := cj + "-1"
-		fmt.Fprintf(w, "kube_job_status_start_time{namespace=%q,job_name=%q} %d\n", ns, job, last.Add(-time.Minute).Unix())
-		fmt.Fprintf(w, "kube_job_status_failed{namespace=%q,job_name=%q} 0\n", ns, job)
-		fmt.Fprintf(w, "kube_job_status_succeeded{namespace=%q,job_name=%q} 1\n", ns, job)
-		fmt.Fprintf(w, "kube_job_owner{namespace=%q,job_name=%q,owner_kind=\"CronJob\",owner_name=%q,owner_is_controller=\"true\"} 1\n", ns, job, cj)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// httpSink accepts Alertmanager's Discord posts, so nothing leaves the machine.
-type httpSink struct {
-	url string
-}
-
-func newHTTPSink(t *testing.T) *httpSink {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return &httpSink{url: "http://" + l.Addr().String() + "/api/webhooks/1/test"}
 }
 
 func schemaParseGV(s string) (schema.GroupVersion, error) { return schema.ParseGroupVersion(s) }
