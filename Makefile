@@ -9,7 +9,7 @@ LDFLAGS := -s -w -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.
 TEST_P  ?= 2
 TESTFLAGS ?=
 
-.PHONY: build testbed test unit lint demo demo-down clean
+.PHONY: build testbed test unit lint demo demo-down release clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kubectl-picluster
@@ -19,7 +19,7 @@ testbed:
 	hack/build-testbed.sh >/dev/null
 
 lint:
-	@out=$$(gofmt -l cmd pkg hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg hack test); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # Every test, against real servers. Needs root for the in-cluster path (network namespaces).
@@ -35,6 +35,10 @@ demo:
 
 demo-down:
 	hack/demo-down.sh
+
+# Cross-compiled archives, checksums and the krew manifest in dist/ (see README, Release).
+release:
+	hack/release.sh -version $(VERSION)
 
 clean:
 	rm -rf bin dist

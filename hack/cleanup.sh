@@ -3,6 +3,11 @@
 # namespaces (picluster-*) and veths (pictb*). Prints what it removed; safe to run twice.
 set -uo pipefail
 cache="${PICLUSTER_CACHE:-$HOME/.cache/picluster}"
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# A demo left running, then whatever dead beds left: slots' netns, veths, etcd data, temp dirs.
+"$root/hack/demo-down.sh" 2>/dev/null || true
+(cd "$root" && go run ./hack/localcluster -cleanup) || true
 
 if command -v ip >/dev/null; then
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^picluster-'); do
