@@ -119,7 +119,7 @@ type LastSuccessInput struct {
 // be younger than the staleness threshold. Either source is enough.
 func EvaluateLastSuccess(in LastSuccessInput) Result {
 	ref := in.Namespace + "/" + in.Name
-	hint := "kubectl picluster backup run --wait; kubectl picluster backup status"
+	hint := runBackupHint(in.Namespace, in.Name)
 	if in.StatusErr != nil && !apierrors.IsNotFound(in.StatusErr) && in.MetricTime.IsZero() {
 		return Errored(in.StatusErr, hint, RunbookBackupStale, "read CronJob %s", ref)
 	}
@@ -135,6 +135,11 @@ func EvaluateLastSuccess(in LastSuccessInput) Result {
 			ref, age(in.Now, newest), formatDays(in.StaleAfter), source)
 	}
 	return OK("the last successful backup of CronJob %s is %s old (from %s)", ref, age(in.Now, newest), source)
+}
+
+// runBackupHint is the runbook's way to run a backup now and watch it.
+func runBackupHint(ns, cronJob string) string {
+	return fmt.Sprintf("kubectl -n %[1]s create job --from=cronjob/%[2]s %[2]s-manual-$(date +%%s), then kubectl -n %[1]s wait --for=condition=complete job/<that name>", ns, cronJob)
 }
 
 func formatDays(d time.Duration) string {
@@ -171,9 +176,9 @@ func EvaluateLastJob(ns, cronJob string, jobs []batchv1.Job, err error, now time
 		}
 	}
 	if last == nil {
-		return Warn("kubectl picluster backup run --wait", RunbookBackupJobFailed, "CronJob %s/%s has no Job (none ran yet, or all were cleaned up)", ns, cronJob)
+		return Warn(runBackupHint(ns, cronJob), RunbookBackupJobFailed, "CronJob %s/%s has no Job (none ran yet, or all were cleaned up)", ns, cronJob)
 	}
-	logs := fmt.Sprintf("kubectl -n %s logs job/%s; kubectl picluster backup run --follow", ns, last.Name)
+	logs := fmt.Sprintf("kubectl -n %s logs job/%s; then %s", ns, last.Name, runBackupHint(ns, cronJob))
 	for _, c := range last.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue

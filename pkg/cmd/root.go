@@ -23,6 +23,7 @@ import (
 	installcmd "github.com/picluster/kubectl-picluster/pkg/cmd/install"
 	maintenancecmd "github.com/picluster/kubectl-picluster/pkg/cmd/maintenance"
 	rulescmd "github.com/picluster/kubectl-picluster/pkg/cmd/rules"
+	runbookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/runbook"
 	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
 	targetscmd "github.com/picluster/kubectl-picluster/pkg/cmd/targets"
 	uninstallcmd "github.com/picluster/kubectl-picluster/pkg/cmd/uninstall"
@@ -88,6 +89,7 @@ connection error, 124 timed out.`,
 		rulescmd.NewCmdRules(f, streams),
 		installcmd.NewCmdInstall(f, streams),
 		uninstallcmd.NewCmdUninstall(f, streams),
+		runbookcmd.NewCmdRunbook(streams),
 	)
 	return root
 }

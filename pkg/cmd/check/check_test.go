@@ -241,7 +241,7 @@ func TestFaults(t *testing.T) {
 			code:    exitcode.Failure,
 			failing: map[string]string{"backup/last-success": "failure"},
 			message: "is 9d old (stale after 8d",
-			hint:    "kubectl picluster backup run --wait",
+			hint:    "create job --from=cronjob/",
 			runbook: check.RunbookBackupStale,
 		},
 		"failed last backup job": {
