@@ -1,7 +1,6 @@
 package alertmanager
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -11,46 +10,19 @@ import (
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/common/model"
-	"k8s.io/cli-runtime/pkg/printers"
+
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // timeLayout is how tables show times: local, to the second, with the zone.
 const timeLayout = "2006-01-02 15:04:05 MST"
 
-// PrintTable writes rows under header the way kubectl prints tables, through
-// kubectl's own tab writer: no borders, columns three spaces apart. (tablewriter
-// took 50 times as long for a few hundred silences, which made listing slower
-// than amtool's.) Tabs and line breaks in cells become spaces; lines carry no
-// trailing blanks, even when their last cells are empty.
+// PrintTable is output.PrintTable, kept for the commands that still call it here.
+//
+// Deprecated: use output.PrintTable.
 func PrintTable(w io.Writer, header []string, rows [][]string) error {
-	var buf bytes.Buffer
-	tw := printers.GetNewTabWriter(&buf)
-	writeRow := func(cells []string) {
-		for i, c := range cells {
-			if i > 0 {
-				_, _ = io.WriteString(tw, "\t")
-			}
-			_, _ = io.WriteString(tw, cellText.Replace(c))
-		}
-		_, _ = io.WriteString(tw, "\n")
-	}
-	writeRow(header)
-	for _, r := range rows {
-		writeRow(r)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("print table: %w", err)
-	}
-	var out bytes.Buffer
-	for line := range bytes.Lines(buf.Bytes()) {
-		out.Write(bytes.TrimRight(line, " \n"))
-		out.WriteByte('\n')
-	}
-	_, err := out.WriteTo(w)
-	return err
+	return output.PrintTable(w, header, rows)
 }
-
-var cellText = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 
 // FormatTime shows t in the local zone, or "-" when zero.
 func FormatTime(t time.Time) string {
@@ -71,7 +43,7 @@ func PrintSilences(w io.Writer, silences models.GettableSilences) error {
 			deref(s.CreatedBy), oneLine(deref(s.Comment)), State(s),
 		})
 	}
-	return PrintTable(w, []string{"ID", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT", "STATE"}, rows)
+	return output.PrintTable(w, []string{"ID", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT", "STATE"}, rows)
 }
 
 // PrintAlerts writes alerts as a table: name, state, severity, start, the other
@@ -84,7 +56,7 @@ func PrintAlerts(w io.Writer, alerts models.GettableAlerts) error {
 			FormatTime(time.Time(*a.StartsAt)), otherLabels(a.Labels), mutedBy(a),
 		})
 	}
-	return PrintTable(w, []string{"ALERTNAME", "STATE", "SEVERITY", "STARTS", "LABELS", "MUTED BY"}, rows)
+	return output.PrintTable(w, []string{"ALERTNAME", "STATE", "SEVERITY", "STARTS", "LABELS", "MUTED BY"}, rows)
 }
 
 // DescribeAlerts writes one line per alert: its labels in braces.

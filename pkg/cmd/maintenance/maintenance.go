@@ -202,7 +202,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 			strconv.Itoa(len(w.Covered)), strings.TrimSpace(strings.TrimPrefix(*s.Comment, alertmanager.MaintenanceMarker)),
 		})
 	}
-	return alertmanager.PrintTable(o.streams.Out, []string{"ID", "MATCHERS", "STATE", "ENDS", "REMAINING", "MUTED ALERTS", "COMMENT"}, rows)
+	return output.PrintTable(o.streams.Out, []string{"ID", "MATCHERS", "STATE", "ENDS", "REMAINING", "MUTED ALERTS", "COMMENT"}, rows)
 }
 
 // StopOptions are the options of `maintenance stop`.
