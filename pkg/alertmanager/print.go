@@ -17,13 +17,6 @@ import (
 // timeLayout is how tables show times: local, to the second, with the zone.
 const timeLayout = "2006-01-02 15:04:05 MST"
 
-// PrintTable is output.PrintTable, kept for the commands that still call it here.
-//
-// Deprecated: use output.PrintTable.
-func PrintTable(w io.Writer, header []string, rows [][]string) error {
-	return output.PrintTable(w, header, rows)
-}
-
 // FormatTime shows t in the local zone, or "-" when zero.
 func FormatTime(t time.Time) string {
 	if t.IsZero() {

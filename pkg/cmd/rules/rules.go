@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
@@ -179,7 +178,7 @@ func PrintRules(w io.Writer, groups []Group) error {
 		_, err := io.WriteString(w, "Prometheus has no rules loaded\n")
 		return err
 	}
-	return alertmanager.PrintTable(w, []string{"GROUP", "RULE", "KIND", "HEALTH", "STATE", "SERIES", "LAST ERROR"}, rows)
+	return output.PrintTable(w, []string{"GROUP", "RULE", "KIND", "HEALTH", "STATE", "SERIES", "LAST ERROR"}, rows)
 }
 
 func seriesColumn(r Rule) string {

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
@@ -143,7 +142,7 @@ func PrintTargets(w io.Writer, targets []prometheus.Target, now time.Time) error
 		}
 		rows = append(rows, []string{t.Job, t.Instance, t.Health, last, took, oneLine(t.LastError)})
 	}
-	return alertmanager.PrintTable(w, []string{"JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "DURATION", "ERROR"}, rows)
+	return output.PrintTable(w, []string{"JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "DURATION", "ERROR"}, rows)
 }
 
 func ago(now, t time.Time) string {
