@@ -41,4 +41,3 @@ func TestPrintTable(t *testing.T) {
 		})
 	}
 }
-
