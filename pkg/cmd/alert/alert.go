@@ -202,9 +202,7 @@ func (o *ListOptions) Complete(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range ms {
-		o.filter = append(o.filter, m.String())
-	}
+	o.filter = alertmanager.FilterStrings(ms)
 	return nil
 }
 
