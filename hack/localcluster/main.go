@@ -3,9 +3,18 @@
 // Prometheus, Alertmanager and Postgres behind fake pods and Services named as on the real
 // cluster. It stays in the foreground until SIGTERM or SIGINT, then stops everything.
 //
+// The bed has none of the controllers and workloads the real cluster has, so as root it
+// also holds stand-ins for them (see standins.go): Flux's source- and helm-controller,
+// External Secrets (with a throwaway vault), prometheus-operator, Immich's pods and
+// metrics, kube-state-metrics and Discord, all inside the bed's network namespace.
+// They act when asked: `localcluster -reconcile` runs one pass in the running
+// localcluster, prints what each stand-in did ("playing helm-controller: ..."), and
+// from then on they keep reconciling in the background.
+//
 // State goes to -state-dir (default ${PICLUSTER_CACHE:-$HOME/.cache/picluster}/demo):
 // kubeconfig, norights.kubeconfig, localcluster.pid, env, ready (present while it
-// serves) and cluster/logs/*.log. hack/demo.sh starts it, hack/demo-down.sh stops it.
+// serves), control.sock and cluster/logs/*.log. hack/demo.sh starts it, hack/demo-down.sh
+// stops it.
 package main
 
 import (
@@ -22,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/pkg/testbed"
 	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
 )
@@ -52,8 +62,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	stateDir := fs.String("state-dir", defaultStateDir(), "where the kubeconfig, pid, logs and ready marker go")
 	noMonitoring := fs.Bool("no-monitoring", false, "leave out the in-cluster Prometheus, Alertmanager and Postgres")
 	cleanup := fs.Bool("cleanup", false, "remove network namespaces and veths left by killed beds, then exit")
+	reconcile := fs.Bool("reconcile", false, "ask the running localcluster to run its controller stand-ins once, print what they did, then exit")
+	config := fs.String("config", "", "settings file the stand-ins read, as kubectl picluster --config (default: the plugin's default path)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *reconcile {
+		return requestReconcile(*stateDir, stdout)
 	}
 	if *cleanup {
 		removed, err := testbed.RemoveLeftovers()
@@ -62,10 +77,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	return serve(*stateDir, !*noMonitoring, stdout, stderr)
+	return serve(*stateDir, *config, !*noMonitoring, stdout, stderr)
 }
 
-func serve(stateDir string, monitoring bool, stdout, stderr io.Writer) (err error) {
+func serve(stateDir, config string, monitoring bool, stdout, stderr io.Writer) (err error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return fmt.Errorf("make state dir: %w", err)
 	}
@@ -121,6 +136,11 @@ func serve(stateDir string, monitoring bool, stdout, stderr io.Writer) (err erro
 		if m.Postgres != nil {
 			env = append(env, "PICLUSTER_DEMO_POSTGRES="+fmt.Sprintf("%s:%d", m.Postgres.Host, m.Postgres.Port))
 		}
+		stopStandIns, err := startStandIns(ctx, c, m, stateDir, config, stderr)
+		if err != nil {
+			return err
+		}
+		defer stopStandIns()
 	}
 	kubeconfig := filepath.Join(stateDir, "kubeconfig")
 	if err := copyFile(c.Kubeconfig, kubeconfig); err != nil {
@@ -149,6 +169,28 @@ func serve(stateDir string, monitoring bool, stdout, stderr io.Writer) (err erro
 	fmt.Fprintf(stdout, "export KUBECONFIG=%s\n", kubeconfig)
 	<-ctx.Done()
 	return nil
+}
+
+// startStandIns starts the controller stand-ins and the control socket that runs them.
+func startStandIns(ctx context.Context, c *testbed.Cluster, m *testbed.Monitoring, stateDir, config string, logw io.Writer) (func(), error) {
+	path, required := settings.DefaultPath(), false
+	if config != "" {
+		path, required = config, true
+	}
+	s, err := settings.Load(path, required)
+	if err != nil {
+		return nil, err
+	}
+	si, err := newStandIns(c, m, s, logw)
+	if err != nil {
+		return nil, fmt.Errorf("start the controller stand-ins: %w", err)
+	}
+	stopControl, err := serveControl(ctx, stateDir, si, logw)
+	if err != nil {
+		si.Stop()
+		return nil, err
+	}
+	return func() { stopControl(); si.Stop() }, nil
 }
 
 // runningPID reads a pid file and tells whether that process still runs.
