@@ -20,7 +20,7 @@ if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
 else
 	log "no local cluster running"
 fi
-rm -f "$state/localcluster.pid" "$state/ready" "$state/env"
+rm -f "$state/localcluster.pid" "$state/ready" "$state/env" "$state/control.sock"
 if [[ -x "$state/bin/localcluster" ]]; then
 	"$state/bin/localcluster" -cleanup
 fi
