@@ -155,5 +155,8 @@ func describePools(pools []scrapePool) string {
 		names = append(names, fmt.Sprintf("%s (%s)", p.Name, plural(len(p.Targets), "target")))
 	}
 	sort.Slice(names, func(i, j int) bool { return poolLess(strings.Fields(names[i])[0], strings.Fields(names[j])[0]) })
+	if len(names) == 0 {
+		return "none (no ServiceMonitor)"
+	}
 	return strings.Join(names, ", ")
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,7 +54,13 @@ type serviceMonitorSpec struct {
 // PrometheusRule, alerts to the chart's Alertmanager; it reloads the bed's Prometheus
 // when that changed.
 func (si *standIns) playPrometheusOperator(ctx context.Context, log *passLog) error {
-	pools, err := si.gatherPoolsWaiting(ctx)
+	// A pass someone asked for waits for pods that are not ready yet; the background
+	// loop takes what is there and comes back in a few seconds.
+	gather := si.gatherPoolsWaiting
+	if log.quiet {
+		gather = si.gatherPools
+	}
+	pools, err := gather(ctx)
 	if err != nil {
 		return err
 	}
@@ -95,7 +102,11 @@ func (si *standIns) playPrometheusOperator(ctx context.Context, log *passLog) er
 	}
 	si.promLoaded = loaded
 	log.did(roleOperator, "Prometheus reloaded: scrape pools %s", describePools(pools))
-	log.did(roleOperator, "Prometheus reloaded: rules of PrometheusRules %s; alerts to Alertmanager %v", joinAnd(ruleNames), amAddrs)
+	rulesFrom := "none (no PrometheusRule)"
+	if len(ruleNames) > 0 {
+		rulesFrom = "of PrometheusRules " + joinAnd(ruleNames)
+	}
+	log.did(roleOperator, "Prometheus reloaded: rules %s; alerts to Alertmanager %s", rulesFrom, strings.Join(amAddrs, ", "))
 	return nil
 }
 
