@@ -38,11 +38,7 @@ func FromFactory(f *factory.Factory) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := f.Alertmanager()
-	if err != nil {
-		return nil, err
-	}
-	return NewClient(api, e), nil
+	return NewClient(factory.AlertmanagerAPI(e), e), nil
 }
 
 // Via describes how Alertmanager is reached, for messages.

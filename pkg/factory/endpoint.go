@@ -72,9 +72,15 @@ func (f *Factory) Alertmanager() (*amclient.AlertmanagerAPI, error) {
 	if err != nil {
 		return nil, err
 	}
+	return AlertmanagerAPI(e), nil
+}
+
+// AlertmanagerAPI returns the official Alertmanager API v2 client over e, for
+// callers that also use the endpoint directly (e.g. for /metrics).
+func AlertmanagerAPI(e *Endpoint) *amclient.AlertmanagerAPI {
 	base := strings.TrimSuffix(e.BaseURL.Path, "/") + amclient.DefaultBasePath
 	rt := httptransport.NewWithClient(e.BaseURL.Host, base, []string{e.BaseURL.Scheme}, e.Client)
-	return amclient.New(rt, strfmt.Default), nil
+	return amclient.New(rt, strfmt.Default)
 }
 
 func (f *Factory) endpoint(name, override string, ref func(*settings.Settings) settings.ServiceRef) (*Endpoint, error) {

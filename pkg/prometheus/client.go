@@ -15,6 +15,8 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
 
 // Client asks one Prometheus server.
@@ -36,6 +38,16 @@ func New(baseURL *url.URL, hc *http.Client) (*Client, error) {
 		return nil, fmt.Errorf("create Prometheus client for %s: %w", baseURL.Redacted(), err)
 	}
 	return &Client{API: promv1.NewAPI(c), HTTP: hc, BaseURL: baseURL}, nil
+}
+
+// FromFactory returns a client for the Prometheus the global flags and settings
+// name (--prometheus-url, or the API server's service proxy).
+func FromFactory(f *factory.Factory) (*Client, error) {
+	e, err := f.PrometheusEndpoint()
+	if err != nil {
+		return nil, err
+	}
+	return New(e.BaseURL, e.Client)
 }
 
 // url returns the absolute URL of an API path with a query.

@@ -80,11 +80,8 @@ func (o *Options) Validate() error {
 
 // Complete connects to Prometheus.
 func (o *Options) Complete() error {
-	e, err := o.f.PrometheusEndpoint()
-	if err != nil {
-		return err
-	}
-	o.client, err = prometheus.New(e.BaseURL, e.Client)
+	var err error
+	o.client, err = prometheus.FromFactory(o.f)
 	return err
 }
 
