@@ -41,13 +41,7 @@ func startPrometheus(t *testing.T) *servers.Prometheus {
 	closed, err := proc.FreePort()
 	require.NoError(t, err)
 	p := servers.PrometheusT(t, servers.Options{}, "", nil)
-	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-- job_name: self
-  static_configs: [{targets: ["127.0.0.1:%d"]}]
-- job_name: nothing
-  static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, p.Port, closed)
+	cfg := servers.UpAndDownConfig(p, closed)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, p.Reload(ctx, cfg, nil))

@@ -171,3 +171,16 @@ func withRuleFiles(configYAML string, paths []string) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// UpAndDownConfig is a Prometheus config with two scrape jobs at 1 s: "self" (p
+// itself, so up) and "nothing" (closedPort, where nothing listens, so down) — the
+// smallest setup with one healthy and one failing target.
+func UpAndDownConfig(p *Prometheus, closedPort int) string {
+	return fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+- job_name: self
+  static_configs: [{targets: ["%s"]}]
+- job_name: nothing
+  static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, hostPort(p.Host, p.Port), closedPort)
+}
