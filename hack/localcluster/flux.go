@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/picluster/kubectl-picluster/pkg/check"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 const (

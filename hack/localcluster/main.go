@@ -32,8 +32,8 @@ import (
 	"time"
 
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 func main() {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 func sampleSetup() prometheusSetup {

@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 // The bed's subnet hosts the real servers on .2 to .4 (pkg/testbed); the stand-ins put

@@ -18,7 +18,7 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 // TestMain shares one bed among the tests that need it (only the stand-ins test).

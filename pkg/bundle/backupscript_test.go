@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // The backup script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a

@@ -22,7 +22,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // newFactory returns a factory whose settings come from an empty folder, so tests

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/picluster/kubectl-picluster/pkg/release"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // upgradeVersion is the second release the upgrade test publishes.

@@ -20,7 +20,7 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/check"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 // TestMain shares one bed among the tests; its in-cluster Prometheus gets the

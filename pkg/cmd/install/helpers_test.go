@@ -25,8 +25,8 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // result is one run of the plugin.

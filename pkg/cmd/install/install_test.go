@@ -17,7 +17,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/apply"
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 func TestMain(m *testing.M) {

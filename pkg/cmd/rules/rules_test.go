@@ -13,8 +13,8 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 func run(t testing.TB, args ...string) (string, string, int) {

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/pkg/alertmanager/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 

@@ -13,9 +13,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/pkg/alertmanager/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 func TestMain(m *testing.M) {

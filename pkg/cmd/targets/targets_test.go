@@ -18,9 +18,9 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{})) }

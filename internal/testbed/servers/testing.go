@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // prepareT fills in a test's Options (Dir from t.TempDir) and checks what the server needs:

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // Postgres clusters live on tmpfs when there is one: initdb takes 0.6 s there instead of

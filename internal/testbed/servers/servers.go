@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // DefaultHost is where servers listen unless Options.Host says otherwise.

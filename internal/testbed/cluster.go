@@ -34,7 +34,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // Options tune Start. The zero value is fine.

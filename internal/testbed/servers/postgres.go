@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // PostgresSuperuser is the role initdb creates; the password authenticates it over TCP.

@@ -24,8 +24,8 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 func TestMain(m *testing.M) {

@@ -29,8 +29,8 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // Notification is one webhook notification as Alertmanager sends it.

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // NAS stands in for the Synology NAS: an sshd of its own that accepts one throwaway key,

@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/picluster/kubectl-picluster/pkg/testbed/servers"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // The package's shared bed: one per test package (the control plane takes ~600 MiB), started
