@@ -31,9 +31,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 func main() {

@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 // The bed's subnet hosts the real servers on .2 to .4 (pkg/testbed); the stand-ins put

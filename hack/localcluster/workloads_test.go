@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 
-	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 // scrape GETs /metrics from h and parses the text format.

@@ -18,10 +18,10 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/utils/ptr"
 
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
 
 // newFactory is the plugin's factory as the root command builds it, for a kubeconfig and

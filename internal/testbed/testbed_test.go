@@ -22,10 +22,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func TestMain(m *testing.M) {

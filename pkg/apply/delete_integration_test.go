@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/picluster/kubectl-picluster/pkg/apply"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/apply"
 )
 
 func TestFindPlanDeleteRemovesOnlyWhatApplyCreated(t *testing.T) {

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 // ruleVariants are the settings the rule tests run with: the defaults, and settings

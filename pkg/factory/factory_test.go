@@ -20,9 +20,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // newFactory returns a factory whose settings come from an empty folder, so tests

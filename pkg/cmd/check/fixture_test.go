@@ -23,14 +23,14 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
 	"github.com/picluster/kubectl-picluster/pkg/check"
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
-	"github.com/picluster/kubectl-picluster/internal/testbed"
-	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
-	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // setup is one test's installed setup: the bundle's objects in three namespaces of

@@ -15,9 +15,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/pkg/apply"
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
-	"github.com/picluster/kubectl-picluster/internal/testbed"
 )
 
 func TestMain(m *testing.M) {

@@ -27,10 +27,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"github.com/picluster/kubectl-picluster/pkg/bundle"
-	"github.com/picluster/kubectl-picluster/pkg/settings"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/bundle"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 func TestUsageErrorsAndExportNeedNoCluster(t *testing.T) {

@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func run(t testing.TB, args ...string) (string, string, int) {

@@ -9,10 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 // TestThroughTheAPIServer uses no --alertmanager-url: every command reaches the

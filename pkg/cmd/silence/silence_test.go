@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func TestMain(m *testing.M) {

@@ -20,9 +20,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
 
 // maxRSS is the bound on the whole process listing 1,000 targets, built

@@ -20,10 +20,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 
-	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func TestMain(m *testing.M) {
