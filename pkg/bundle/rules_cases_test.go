@@ -68,6 +68,16 @@ func switchAt(v1 float64, from time.Duration, v2 float64, until time.Duration) s
 	return values([3]float64{v1, 0, float64(mins(from))}, [3]float64{v2, 0, float64(mins(until-from) + 1)})
 }
 
+// from is absent before minute at, then v until the end.
+func from(at time.Duration, v float64, until time.Duration) string {
+	return strings.TrimSpace(strings.Repeat("_ ", mins(at)) + values([3]float64{v, 0, float64(mins(until-at) + 1)}))
+}
+
+// between is v1 until minute at, v2 until minute to, then absent (the series is gone).
+func between(v1 float64, at time.Duration, v2 float64, to time.Duration) string {
+	return values([3]float64{v1, 0, float64(mins(at))}, [3]float64{v2, 0, float64(mins(to - at))})
+}
+
 // alertCases are the unit tests of every alert, built from the settings (metric
 // names, thresholds, windows) and the rules' own `for:`.
 func alertCases(t *testing.T, s *settings.Settings, rules []alertRule) map[string][]alertCase {
@@ -197,13 +207,64 @@ func backups(s *settings.Settings, forOf map[string]time.Duration, out map[strin
 	job := cj + "-29000000"
 
 	f := forOf["BackupJobFailed"]
-	failAt, end := 5*time.Minute, 5*time.Minute+f+10*time.Minute
-	jobSeries := func(lastSuccess float64, succeeded float64, owner string) []inputSeries {
+	retryAt, failAt := 3*time.Minute, 5*time.Minute
+	end := failAt + f + 10*time.Minute
+	type outcome int
+	const (
+		retrying       outcome = iota // a pod failed, the Job retries (backoffLimit not reached)
+		conditionFalse                // a Failed condition with status False
+		failedForGood                 // retries exhausted: the Job's Failed condition is True
+		retrySucceeded                // a pod failed, the retry succeeded
+	)
+	// jobSeries are the series kube-state-metrics exports for the Job, written from its
+	// source (kubernetes/kube-state-metrics v2.18.x, internal/store/job.go):
+	//   - kube_job_status_failed is status.failed, the count of failed pods: one series
+	//     without a reason while the Job has no Failed condition (reason="" is no label),
+	//     then one per known reason (BackoffLimitExceeded, DeadlineExceeded, Evicted),
+	//     1 on the condition's reason;
+	//   - kube_job_failed exists only once the Job has a Failed condition: one series per
+	//     condition status (true, false, unknown), 1 on the condition's status;
+	//   - kube_job_complete likewise for the Complete condition.
+	jobSeries := func(o outcome, lastSuccess float64, owner string) []inputSeries {
+		jobSel := func(metric string, labels ...string) string {
+			return sel(metric, append([]string{"namespace", ns, "job_name", job}, labels...)...)
+		}
+		succeeded := 0.0
+		if o == retrySucceeded {
+			succeeded = 1
+		}
 		in := []inputSeries{
-			{sel("kube_job_status_start_time", "namespace", ns, "job_name", job), steady(600, end)},
-			{sel("kube_job_status_failed", "namespace", ns, "job_name", job), switchAt(0, failAt, 1, end)},
-			{sel("kube_job_status_succeeded", "namespace", ns, "job_name", job), switchAt(0, failAt, succeeded, end)},
-			{sel("kube_job_owner", "namespace", ns, "job_name", job, "owner_kind", "CronJob", "owner_name", owner, "owner_is_controller", "true"), steady(1, end)},
+			{jobSel("kube_job_status_start_time"), steady(600, end)},
+			{jobSel("kube_job_status_succeeded"), switchAt(0, failAt, succeeded, end)},
+			{jobSel("kube_job_owner", "owner_kind", "CronJob", "owner_name", owner, "owner_is_controller", "true"), steady(1, end)},
+		}
+		switch o {
+		case failedForGood:
+			in = append(in,
+				inputSeries{jobSel("kube_job_status_failed"), between(0, retryAt, 1, failAt)},
+				inputSeries{jobSel("kube_job_status_failed", "reason", "BackoffLimitExceeded"), from(failAt, 3, end)},
+				inputSeries{jobSel("kube_job_status_failed", "reason", "DeadlineExceeded"), from(failAt, 0, end)},
+				inputSeries{jobSel("kube_job_status_failed", "reason", "Evicted"), from(failAt, 0, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "true"), from(failAt, 1, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "false"), from(failAt, 0, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "unknown"), from(failAt, 0, end)},
+			)
+		case conditionFalse:
+			in = append(in,
+				inputSeries{jobSel("kube_job_status_failed"), switchAt(0, retryAt, 1, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "true"), from(retryAt, 0, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "false"), from(retryAt, 1, end)},
+				inputSeries{jobSel("kube_job_failed", "condition", "unknown"), from(retryAt, 0, end)},
+			)
+		case retrySucceeded:
+			in = append(in,
+				inputSeries{jobSel("kube_job_status_failed"), switchAt(0, retryAt, 1, end)},
+				inputSeries{jobSel("kube_job_complete", "condition", "true"), from(failAt, 1, end)},
+				inputSeries{jobSel("kube_job_complete", "condition", "false"), from(failAt, 0, end)},
+				inputSeries{jobSel("kube_job_complete", "condition", "unknown"), from(failAt, 0, end)},
+			)
+		default:
+			in = append(in, inputSeries{jobSel("kube_job_status_failed"), switchAt(0, retryAt, 1, end)})
 		}
 		if lastSuccess >= 0 {
 			in = append(in, inputSeries{sel("kube_cronjob_status_last_successful_time", "namespace", ns, "cronjob", cj), steady(lastSuccess, end)})
@@ -212,12 +273,14 @@ func backups(s *settings.Settings, forOf map[string]time.Duration, out map[strin
 	}
 	failed := map[string]string{"namespace": ns, "job_name": job}
 	out["BackupJobFailed"] = []alertCase{
-		{name: "failed after the last success", series: jobSeries(100, 0, cj), at: failAt + f, fires: failed},
-		{name: "failed, never a success", series: jobSeries(-1, 0, cj), at: failAt + f, fires: failed},
-		{name: "failed for less than its for", series: jobSeries(100, 0, cj), at: failAt + f - time.Minute},
-		{name: "a later backup succeeded", series: jobSeries(900, 0, cj), at: failAt + f},
-		{name: "a retry of the job succeeded", series: jobSeries(100, 1, cj), at: failAt + f},
-		{name: "a job of another owner", series: jobSeries(100, 0, "restore"), at: failAt + f},
+		{name: "failed after the last success", series: jobSeries(failedForGood, 100, cj), at: failAt + f, fires: failed},
+		{name: "failed, never a success", series: jobSeries(failedForGood, -1, cj), at: failAt + f, fires: failed},
+		{name: "failed for less than its for", series: jobSeries(failedForGood, 100, cj), at: failAt + f - time.Minute},
+		{name: "a pod failed, the job still retries", series: jobSeries(retrying, 100, cj), at: end},
+		{name: "a Failed condition with status false", series: jobSeries(conditionFalse, 100, cj), at: end},
+		{name: "a later backup succeeded", series: jobSeries(failedForGood, 900, cj), at: failAt + f},
+		{name: "a retry of the job succeeded", series: jobSeries(retrySucceeded, 100, cj), at: end},
+		{name: "a job of another owner", series: jobSeries(failedForGood, 100, "restore"), at: failAt + f},
 	}
 
 	f, stale := forOf["BackupStale"], s.Backup.StaleAfter.D()

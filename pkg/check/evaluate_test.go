@@ -220,6 +220,15 @@ func TestEvaluateAlertSeries(t *testing.T) {
 			series: []prometheus.AlertSeries{{NoSeries: prometheus.NoSeries{CanFire: true}}, {NoSeries: prometheus.NoSeries{Missing: []string{`immich_server_thumbnail_queue_size{job="immich-metrics"}`}}}},
 			want:   verdict{StatusWarning, "", `B can never fire: immich_server_thumbnail_queue_size{job="immich-metrics"} has no series`},
 		},
+		// a healthy cluster has no failed Job, so kube-state-metrics exports no kube_job_failed
+		"only an event series missing": {
+			series: []prometheus.AlertSeries{{NoSeries: prometheus.NoSeries{CanFire: true}}, {NoSeries: prometheus.NoSeries{Missing: []string{`kube_job_failed{condition="true",namespace="backup-jobs"}`}}}},
+			want:   verdict{StatusOK, "", "every one of the 2 bundled alerts"},
+		},
+		"an event series and a wrong name missing": {
+			series: []prometheus.AlertSeries{{NoSeries: prometheus.NoSeries{CanFire: true}}, {NoSeries: prometheus.NoSeries{Missing: []string{`kube_job_failed{condition="true"}`, `kube_job_status_strat_time`}}}},
+			want:   verdict{StatusWarning, "", "B can never fire: kube_job_status_strat_time has no series"},
+		},
 		"unparsable": {series: []prometheus.AlertSeries{{ParseErr: errors.New("bad")}, {NoSeries: prometheus.NoSeries{CanFire: true}}}, want: verdict{StatusFailure, "", "A: bad"}},
 	}
 	for name, tc := range tests {

@@ -74,6 +74,11 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "kube_job_status_start_time{namespace=%q,job_name=%q} %d\n", ns, job, last.Add(-time.Minute).Unix())
 		fmt.Fprintf(w, "kube_job_status_failed{namespace=%q,job_name=%q} 0\n", ns, job)
 		fmt.Fprintf(w, "kube_job_status_succeeded{namespace=%q,job_name=%q} 1\n", ns, job)
+		// a Job that completed has a Complete condition and no Failed one, so no
+		// kube_job_failed series (kube-state-metrics internal/store/job.go, v2.18.x)
+		for _, c := range []string{"true", "false", "unknown"} {
+			fmt.Fprintf(w, "kube_job_complete{namespace=%q,job_name=%q,condition=%q} %d\n", ns, job, c, map[bool]int{true: 1}[c == "true"])
+		}
 		fmt.Fprintf(w, "kube_job_owner{namespace=%q,job_name=%q,owner_kind=\"CronJob\",owner_name=%q,owner_is_controller=\"true\"} 1\n", ns, job, cj)
 	default:
 		http.NotFound(w, r)
