@@ -17,8 +17,11 @@ import (
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
-// NAS stands in for the Synology NAS: an sshd of its own that accepts one throwaway key,
-// with rsync available and, like the real one, no SFTP subsystem (so no scp or sftp).
+// NAS stands in for the Synology NAS: an sshd of its own with rsync available and, like
+// the real one, no SFTP subsystem (so no scp or sftp). It accepts two throwaway keys:
+// PrivateKeyFile, the default, is an rsync-only account as Synology gives plain users (sshd
+// forces the key through Debian's rrsync, confined to Path, absolute paths allowed), and
+// ShellKeyFile a full-shell account as administrators get.
 type NAS struct {
 	// Host and Port are where sshd listens.
 	Host string
@@ -27,8 +30,11 @@ type NAS struct {
 	User string
 	// Path is the folder backups go to.
 	Path string
-	// PrivateKeyFile is the client key (no passphrase); treat its content as a secret.
+	// PrivateKeyFile is the rsync-only client key (no passphrase); treat its content as a
+	// secret.
 	PrivateKeyFile string
+	// ShellKeyFile is the full-shell client key (no passphrase).
+	ShellKeyFile string
 	// KnownHostsFile pins the throwaway host key for [Host]:Port.
 	KnownHostsFile string
 	// Dir holds the config, keys, pid file and log.
@@ -67,6 +73,7 @@ func StartNAS(ctx context.Context, o Options) (*NAS, error) {
 		Host: o.Host, User: me.Username, Dir: dir, owned: owned,
 		Path:           filepath.Join(dir, "data"),
 		PrivateKeyFile: filepath.Join(dir, "id_ed25519"),
+		ShellKeyFile:   filepath.Join(dir, "id_ed25519_shell"),
 		KnownHostsFile: filepath.Join(dir, "known_hosts"),
 	}
 	if err := n.prepare(ctx, keygen); err != nil {
@@ -114,15 +121,20 @@ func (n *NAS) Target() string {
 	return n.User + "@" + host + ":" + n.Path
 }
 
-// RsyncRSH is the ssh command for `rsync -e`: the client key, the port, and strict host
-// key checking against KnownHostsFile, ignoring any ssh config of the machine.
+// RsyncRSH is the ssh command for `rsync -e` with the rsync-only key: the port, and strict
+// host key checking against KnownHostsFile, ignoring any ssh config of the machine.
 func (n *NAS) RsyncRSH() string {
-	return strings.Join(n.sshArgs(shellQuote), " ")
+	return strings.Join(n.sshArgs(n.PrivateKeyFile, shellQuote), " ")
 }
 
-// SSH runs a command on the NAS the way rsync reaches it (e.g. to list the backups).
+// ShellRsyncRSH is RsyncRSH with the full-shell key.
+func (n *NAS) ShellRsyncRSH() string {
+	return strings.Join(n.sshArgs(n.ShellKeyFile, shellQuote), " ")
+}
+
+// SSH runs a shell command on the NAS with the full-shell key (e.g. to look at the folder).
 func (n *NAS) SSH(ctx context.Context, command string) (string, error) {
-	args := append(n.sshArgs(func(s string) string { return s })[1:], n.User+"@"+n.Host, command)
+	args := append(n.sshArgs(n.ShellKeyFile, func(s string) string { return s })[1:], n.User+"@"+n.Host, command)
 	out, err := exec.CommandContext(ctx, "ssh", args...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("ssh %s: %w: %s", hostPort(n.Host, n.Port), err, strings.TrimSpace(string(out)))
@@ -138,10 +150,11 @@ func (n *NAS) Stop() error {
 	return stopAndClean(n.Process)
 }
 
-// sshArgs is the ssh command line; quote protects paths when it is joined into one string.
-func (n *NAS) sshArgs(quote func(string) string) []string {
+// sshArgs is the ssh command line with one client key; quote protects paths when it is
+// joined into one string.
+func (n *NAS) sshArgs(key string, quote func(string) string) []string {
 	return []string{"ssh", "-F", "/dev/null",
-		"-i", quote(n.PrivateKeyFile), "-p", strconv.Itoa(n.Port),
+		"-i", quote(key), "-p", strconv.Itoa(n.Port),
 		"-o", "UserKnownHostsFile=" + quote(n.KnownHostsFile),
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes",
@@ -152,9 +165,14 @@ func (n *NAS) sshArgs(quote func(string) string) []string {
 	}
 }
 
-// prepare makes the data folder, the host and client keys and authorized_keys, and the
-// privilege separation folder sshd insists on.
+// prepare makes the data folder, the host and client keys and authorized_keys (the
+// rsync-only key forced through rrsync), and the privilege separation folder sshd
+// insists on.
 func (n *NAS) prepare(ctx context.Context, keygen string) error {
+	rrsync, err := proc.LookBinary("rrsync")
+	if err != nil {
+		return fmt.Errorf("rsync-only account: %w (Debian's rsync package has it)", err)
+	}
 	if err := os.MkdirAll(n.Path, 0o755); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -163,18 +181,27 @@ func (n *NAS) prepare(ctx context.Context, keygen string) error {
 	}
 	for key, comment := range map[string]string{
 		filepath.Join(n.Dir, "ssh_host_ed25519_key"): "picluster-testbed-nas-host",
-		n.PrivateKeyFile: "picluster-testbed-nas-client",
+		n.PrivateKeyFile: "picluster-testbed-nas-rsync-only",
+		n.ShellKeyFile:   "picluster-testbed-nas-shell",
 	} {
 		cmd := exec.CommandContext(ctx, keygen, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", key)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("ssh-keygen %s: %w: %s", filepath.Base(key), err, strings.TrimSpace(string(out)))
 		}
 	}
-	pub, err := os.ReadFile(n.PrivateKeyFile + ".pub")
+	rsyncOnly, err := os.ReadFile(n.PrivateKeyFile + ".pub")
 	if err != nil {
 		return fmt.Errorf("read client public key: %w", err)
 	}
-	return writeFile(filepath.Join(n.Dir, "authorized_keys"), pub, 0o600)
+	shell, err := os.ReadFile(n.ShellKeyFile + ".pub")
+	if err != nil {
+		return fmt.Errorf("read client public key: %w", err)
+	}
+	// rrsync runs only `rsync --server ...` (what the client's rsync asks for), confined to
+	// Path; -absolute lets the client name Path itself, as it would on the Synology.
+	forced := fmt.Sprintf("command=\"%s -absolute %s\",restrict ", rrsync, n.Path)
+	keys := forced + string(rsyncOnly) + string(shell)
+	return writeFile(filepath.Join(n.Dir, "authorized_keys"), []byte(keys), 0o600)
 }
 
 // sshdConfig is a complete config: nothing comes from /etc/ssh.

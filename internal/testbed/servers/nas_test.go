@@ -49,6 +49,36 @@ func TestNASRsyncRoundTrip(t *testing.T) {
 	assert.Equal(t, filepath.Base(src)+"\n", listing)
 }
 
+// The default key is rsync-only, like a Synology user without an admin shell: rsync
+// works (inside Path only), a shell command does not.
+func TestNASDefaultKeyIsRsyncOnly(t *testing.T) {
+	n := NAST(t, Options{})
+	args := append(strings.Fields(n.RsyncRSH())[1:], n.User+"@"+n.Host, "ls "+n.Path)
+	out, err := exec.Command("ssh", args...).CombinedOutput()
+	require.Error(t, err, "a shell command with the rsync-only key: %s", out)
+
+	outside := exec.Command("rsync", "-e", n.RsyncRSH(), "--list-only", n.User+"@"+n.Host+":"+n.Dir+"/")
+	out, err = outside.CombinedOutput()
+	require.Error(t, err, "rsync outside Path: %s", out)
+
+	out, err = exec.Command("rsync", "-e", n.RsyncRSH(), "--list-only", n.Target()+"/").CombinedOutput()
+	require.NoError(t, err, "rsync inside Path: %s", out)
+}
+
+// BenchmarkNASConnection is the cost of one rsync connection (a listing) through the
+// rsync-only account (rrsync, a Python script, checks the command) and the full shell.
+func BenchmarkNASConnection(b *testing.B) {
+	n := NAST(b, Options{})
+	for name, rsh := range map[string]string{"rrsync": n.RsyncRSH(), "shell": n.ShellRsyncRSH()} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				out, err := exec.Command("rsync", "-e", rsh, "--list-only", n.Target()+"/").CombinedOutput()
+				require.NoError(b, err, string(out))
+			}
+		})
+	}
+}
+
 func TestNASRefuses(t *testing.T) {
 	n := NAST(t, Options{})
 	keygen := proc.RequireBinary(t, "ssh-keygen")
@@ -83,7 +113,7 @@ func TestNASRefuses(t *testing.T) {
 	}
 
 	t.Run("no sftp subsystem", func(t *testing.T) {
-		args := append(strings.Fields(n.RsyncRSH())[1:], "-s", n.User+"@"+n.Host, "sftp")
+		args := append(strings.Fields(n.ShellRsyncRSH())[1:], "-s", n.User+"@"+n.Host, "sftp")
 		cmd := exec.Command("ssh", args...)
 		out, err := cmd.CombinedOutput()
 		require.Error(t, err, "ssh -s sftp must fail: %s", out)
@@ -94,7 +124,7 @@ func TestNASRefuses(t *testing.T) {
 func TestNASStopEndsSessionsAndKeepsKeysOutOfLogs(t *testing.T) {
 	n := NAST(t, Options{})
 	// An open session: its server-side processes leave sshd's process group (setsid).
-	args := append(strings.Fields(n.RsyncRSH())[1:], n.User+"@"+n.Host, "sleep 300")
+	args := append(strings.Fields(n.ShellRsyncRSH())[1:], n.User+"@"+n.Host, "sleep 300")
 	client := exec.Command("ssh", args...)
 	require.NoError(t, client.Start())
 	t.Cleanup(func() { _ = client.Process.Kill(); _ = client.Wait() })
@@ -108,11 +138,13 @@ func TestNASStopEndsSessionsAndKeepsKeysOutOfLogs(t *testing.T) {
 
 	key, err := os.ReadFile(n.PrivateKeyFile)
 	require.NoError(t, err)
+	shellKey, err := os.ReadFile(n.ShellKeyFile)
+	require.NoError(t, err)
 	hostKey, err := os.ReadFile(filepath.Join(n.Dir, "ssh_host_ed25519_key"))
 	require.NoError(t, err)
 	log, err := os.ReadFile(n.Process.LogFile)
 	require.NoError(t, err)
-	for _, secret := range [][]byte{key, hostKey} {
+	for _, secret := range [][]byte{key, shellKey, hostKey} {
 		for _, line := range strings.Split(string(secret), "\n") {
 			if len(line) > 20 && !strings.HasPrefix(line, "-----") {
 				assert.NotContains(t, string(log), line, "private key material in the sshd log")
