@@ -2,6 +2,8 @@ package bundle
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +22,9 @@ import (
 )
 
 // The backup script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
-// real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it.
+// real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it. The
+// NAS account is rsync-only (sshd forces the key through rrsync), like a Synology user
+// without an admin shell.
 
 const dbPassword = "s3cret-Pa55word-never-printed"
 
@@ -170,6 +174,9 @@ func TestBackupScriptRetentionKeepsTheNewest(t *testing.T) {
 	for _, n := range others {
 		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("not ours"), 0o644))
 	}
+	// an upload that never completed (no checksum), older than the newest dump
+	orphan := "immich-20250101T000000Z.pgdump"
+	require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, orphan), []byte("half a dump"), 0o644))
 
 	out, code := b.run(t, b.env(t, "BACKUP_RETENTION=3"))
 	require.Equal(t, 0, code, out)
@@ -191,6 +198,7 @@ func TestBackupScriptRetentionKeepsTheNewest(t *testing.T) {
 	for _, n := range others {
 		assert.FileExists(t, filepath.Join(b.nas.Path, n), "files that are not this database's dumps are left alone")
 	}
+	assert.NoFileExists(t, filepath.Join(b.nas.Path, orphan), "the piece of an upload that never completed is removed")
 
 	// retention 1 keeps only the newest dump
 	out, code = b.run(t, b.env(t, "BACKUP_RETENTION=1"))
@@ -208,10 +216,11 @@ func TestBackupScriptFailuresUploadNothing(t *testing.T) {
 	b := newBackupBed(t)
 	fake := filepath.Join(b.dir, "fake-bin")
 	require.NoError(t, os.MkdirAll(fake, 0o755))
-	// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
-	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
 	pgDump, err := proc.LookBinary("pg_dump")
 	require.NoError(t, err)
+	// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
+	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n[ \"$1\" != --version ] || exec "+pgDump+
+		" --version\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
 	closed, err := proc.FreePort()
 	require.NoError(t, err)
 	closedRSH := regexp.MustCompile(`-p \d+`).ReplaceAllString(b.nas.RsyncRSH(), "-p "+strconv.Itoa(closed))
@@ -220,8 +229,8 @@ func TestBackupScriptFailuresUploadNothing(t *testing.T) {
 		env  []string
 		want string
 	}{
-		"wrong password":          {env: []string{"PGPASSWORD=wrong-" + dbPassword}, want: "pg_dump failed; nothing uploaded"},
-		"database does not exist": {env: []string{"PGDATABASE=photos"}, want: "pg_dump failed"},
+		"wrong password":          {env: []string{"PGPASSWORD=wrong-" + dbPassword}, want: "cannot read the server's version"},
+		"database does not exist": {env: []string{"PGDATABASE=photos"}, want: "cannot read the server's version"},
 		"unreadable archive":      {env: []string{"PATH=" + fake + ":" + filepath.Dir(pgDump) + ":/usr/bin:/bin"}, want: "pg_restore --list cannot read the dump"},
 		"NAS unreachable":         {env: []string{"BACKUP_RSYNC_RSH=" + closedRSH}, want: "nothing uploaded"},
 		"unknown NAS host key":    {env: []string{"BACKUP_RSYNC_RSH=" + regexp.MustCompile(`UserKnownHostsFile=\S+`).ReplaceAllString(b.nas.RsyncRSH(), "UserKnownHostsFile=/dev/null")}, want: "nothing uploaded"},
@@ -283,4 +292,166 @@ func TestBackupScriptDumpThenUpload(t *testing.T) {
 	files := b.nasFiles(t)
 	require.Len(t, files, 2, "%v", files)
 	assert.Equal(t, filepath.Base(local[0]), files[0])
+}
+
+// pg_dump refuses a server newer than itself; the script says so in one line naming both
+// versions before it dumps anything. The server is the real one; the pg_dump is a fake
+// one major version older than it that records whether it was asked to dump.
+func TestBackupScriptRefusesAnOlderPgDump(t *testing.T) {
+	b := newBackupBed(t)
+	ctx := context.Background()
+	rows, err := b.pg.Exec(ctx, "SHOW server_version_num")
+	require.NoError(t, err)
+	num, err := strconv.Atoi(strings.TrimSpace(rows))
+	require.NoError(t, err)
+	serverMajor := num / 10000
+	rows, err = b.pg.Exec(ctx, "SHOW server_version")
+	require.NoError(t, err)
+	serverVersion := strings.Fields(rows)[0]
+
+	pgDump, err := proc.LookBinary("pg_dump")
+	require.NoError(t, err)
+	fake := filepath.Join(b.dir, "old-bin")
+	require.NoError(t, os.MkdirAll(fake, 0o755))
+	dumped := filepath.Join(b.dir, "dumped")
+	older := fmt.Sprintf("%d.20", serverMajor-1)
+	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n"+
+		"[ \"$1\" != --version ] || { echo 'pg_dump (PostgreSQL) "+older+"'; exit 0; }\n"+
+		"touch "+dumped+"\nexec "+pgDump+" \"$@\"\n"), 0o755))
+
+	out, code := b.run(t, b.env(t, "PATH="+fake+":"+filepath.Dir(pgDump)+":/usr/bin:/bin"))
+	assert.NotEqual(t, 0, code, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	assert.Contains(t, last, "pg_dump "+older+" is older than the server (PostgreSQL "+serverVersion+")", "one line naming both versions")
+	assert.Contains(t, last, fmt.Sprintf("postgres.majorVersion to %d", serverMajor))
+	assert.NoFileExists(t, dumped, "refused before dumping")
+	assert.Empty(t, b.nasFiles(t))
+
+	// the real pg_dump (the server's own major) dumps, and says which versions it saw
+	out, code = b.run(t, b.env(t))
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "server PostgreSQL "+serverVersion)
+}
+
+// list and fetch, for the backup commands: through the rsync-only account, counting
+// only dumps whose checksum arrived (the checksum marks a complete upload).
+func TestBackupScriptListAndFetch(t *testing.T) {
+	b := newBackupBed(t)
+	out, code := b.run(t, b.env(t))
+	require.Equal(t, 0, code, out)
+	var dump string
+	for _, f := range b.nasFiles(t) {
+		if dumpName.MatchString(f) {
+			dump = f
+		}
+	}
+	require.NotEmpty(t, dump)
+	older := "immich-20250105T023000Z.pgdump"
+	incomplete := "immich-20990101T000000Z.pgdump" // newer, but its checksum never arrived
+	for name, content := range map[string]string{older: "old dump", older + ".sha256": "", incomplete: "partial", "photos-20250105T023000Z.pgdump": "x", "photos-20250105T023000Z.pgdump.sha256": "x"} {
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, name), []byte(content), 0o644))
+	}
+
+	out, code = b.run(t, b.env(t), "list")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, dump+"\n"+older+"\n", out, "complete dumps of this database, newest first")
+
+	work := filepath.Join(b.dir, "fetched")
+	require.NoError(t, os.MkdirAll(work, 0o755))
+	env := b.env(t, "BACKUP_WORKDIR="+work)
+	out, code = b.run(t, env, "fetch", "latest")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, filepath.Join(work, dump)+"\n", out)
+	got, err := os.ReadFile(filepath.Join(work, dump))
+	require.NoError(t, err)
+	want, err := os.ReadFile(filepath.Join(b.nas.Path, dump))
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+
+	tests := map[string]struct {
+		name, want string
+	}{
+		"unknown dump":       {name: "immich-20000101T000000Z.pgdump", want: "no complete dump immich-20000101T000000Z.pgdump"},
+		"incomplete dump":    {name: incomplete, want: "no complete dump " + incomplete},
+		"checksum mismatch":  {name: older, want: older + " does not match its checksum"},
+		"not a name":         {name: "../../etc/passwd", want: "no complete dump"},
+		"another database's": {name: "photos-20250105T023000Z.pgdump", want: "no complete dump"},
+		"no name":            {name: "", want: "fetch needs a dump name"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, code := b.run(t, env, "fetch", tc.name)
+			assert.NotEqual(t, 0, code, out)
+			assert.Contains(t, out, tc.want)
+		})
+	}
+}
+
+// The same backup through a full-shell account (an administrator's): nothing in the
+// script depends on the account being rsync-only either.
+func TestBackupScriptWithAFullShellAccount(t *testing.T) {
+	b := newBackupBed(t)
+	out, code := b.run(t, b.env(t, "BACKUP_RSYNC_RSH="+b.nas.ShellRsyncRSH()))
+	require.Equal(t, 0, code, out)
+	files := b.nasFiles(t)
+	require.Len(t, files, 2, "%v", files)
+	assert.Regexp(t, dumpName, files[0])
+}
+
+// No partial dump is ever visible on the NAS: while a large dump uploads, every dump
+// name in the folder holds the whole dump, and its checksum (the marker of a complete
+// upload) appears only once the dump is there.
+func TestBackupScriptUploadShowsNoPartialDump(t *testing.T) {
+	b := newBackupBed(t)
+	work := filepath.Join(b.dir, "work")
+	require.NoError(t, os.MkdirAll(work, 0o755))
+	name := "immich-20260101T023000Z.pgdump"
+	data := make([]byte, 32<<20)
+	_, err := rand.Read(data)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(work, name), data, 0o600))
+	sum := exec.Command("sha256sum", name)
+	sum.Dir = work
+	line, err := sum.Output()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(work, name+".sha256"), line, 0o600))
+
+	done := make(chan struct{})
+	var seen, violations []string
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			entries, _ := os.ReadDir(b.nas.Path)
+			names := map[string]int64{}
+			for _, e := range entries {
+				if info, err := e.Info(); err == nil {
+					names[e.Name()] = info.Size()
+				}
+			}
+			for n, size := range names {
+				switch {
+				case n == name && size != int64(len(data)):
+					violations = append(violations, fmt.Sprintf("%s visible with %d of %d bytes", n, size, len(data)))
+				case n == name+".sha256" && names[name] != int64(len(data)):
+					violations = append(violations, "checksum visible before the whole dump")
+				case strings.HasPrefix(n, "."):
+					seen = append(seen, n)
+				}
+			}
+		}
+	}()
+	out, code := b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "upload")
+	close(done)
+	<-watched
+	require.Equal(t, 0, code, out)
+	assert.Empty(t, violations)
+	t.Logf("hidden names seen during the upload: %d (rsync's temporary files)", len(seen))
+	assert.Equal(t, []string{name, name + ".sha256"}, b.nasFiles(t))
 }
