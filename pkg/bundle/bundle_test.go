@@ -158,12 +158,18 @@ func TestSettingsValuesAreQuoted(t *testing.T) {
 				s.ExternalSecrets.DiscordWebhook = settings.RemoteRef{Key: `ops: "alerts"`, Property: "url # main"}
 			},
 			check: func(t *testing.T, objs []*unstructured.Unstructured) {
-				es := find(t, objs, "ExternalSecret", "alertmanager-discord-webhook")
-				data, _, _ := unstructured.NestedSlice(es.Object, "spec", "data")
-				require.Len(t, data, 1)
-				ref := data[0].(map[string]any)["remoteRef"].(map[string]any)
-				assert.Equal(t, `ops: "alerts"`, ref["key"])
-				assert.Equal(t, "url # main", ref["property"])
+				ref := remoteRefs(t, objs)["alertmanager-discord-webhook"][0]
+				assert.Equal(t, map[string]any{"key": `ops: "alerts"/url # main`}, ref)
+			},
+		},
+		"1Password item with quotes and colons, Connect": {
+			edit: func(s *settings.Settings) {
+				s.ExternalSecrets.Provider = settings.ProviderOnePasswordConnect
+				s.ExternalSecrets.DiscordWebhook = settings.RemoteRef{Key: `ops: "alerts"`, Property: "url # main"}
+			},
+			check: func(t *testing.T, objs []*unstructured.Unstructured) {
+				ref := remoteRefs(t, objs)["alertmanager-discord-webhook"][0]
+				assert.Equal(t, map[string]any{"key": `ops: "alerts"`, "property": "url # main"}, ref)
 			},
 		},
 		"chart version range": {
@@ -253,4 +259,58 @@ func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *u
 	}
 	require.Failf(t, "object not rendered", "%s %s", kind, name)
 	return nil
+}
+
+// remoteRefs are the remoteRefs of every ExternalSecret, by name.
+func remoteRefs(t *testing.T, objs []*unstructured.Unstructured) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for _, o := range objs {
+		if o.GetKind() != "ExternalSecret" {
+			continue
+		}
+		data, _, err := unstructured.NestedSlice(o.Object, "spec", "data")
+		require.NoError(t, err)
+		for _, d := range data {
+			out[o.GetName()] = append(out[o.GetName()], d.(map[string]any)["remoteRef"].(map[string]any))
+		}
+	}
+	return out
+}
+
+// ESO's 1Password providers name a field differently (external-secrets
+// providers/v1/onepasswordsdk and providers/v1/onepassword, docs provider/1password-sdk
+// and provider/1password-automation): the SDK provider reads only `key`, as
+// `<item>/[section/]<field>`, and ignores `property`; Connect reads the item from `key`
+// and the field from `property`. Every ExternalSecret of the bundle uses its
+// provider's form.
+func TestExternalSecretsUseTheProvidersForm(t *testing.T) {
+	tests := map[string]struct {
+		provider string
+		want     func(item, field string) map[string]any
+	}{
+		"sdk (default)": {provider: settings.ProviderOnePasswordSDK, want: func(item, field string) map[string]any {
+			return map[string]any{"key": item + "/" + field}
+		}},
+		"connect": {provider: settings.ProviderOnePasswordConnect, want: func(item, field string) map[string]any {
+			return map[string]any{"key": item, "property": field}
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := settings.Default()
+			if name != "sdk (default)" {
+				s.ExternalSecrets.Provider = tc.provider
+			}
+			objs, err := Render(s)
+			require.NoError(t, err)
+			refs := remoteRefs(t, objs)
+			e := s.ExternalSecrets
+			assert.Equal(t, map[string][]map[string]any{
+				s.Monitoring.DiscordSecret.Name: {tc.want(e.DiscordWebhook.Key, e.DiscordWebhook.Property)},
+				s.Backup.PasswordSecret.Name:    {tc.want(e.DBPassword.Key, e.DBPassword.Property)},
+				s.Backup.NAS.SSHKeySecret.Name:  {tc.want(e.SSHKey.Key, e.SSHKey.Property), tc.want(e.KnownHosts.Key, e.KnownHosts.Property)},
+			}, refs)
+		})
+	}
 }

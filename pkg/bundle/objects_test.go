@@ -68,7 +68,7 @@ func TestBackupCronJob(t *testing.T) {
 	assert.NotZero(t, *pod.SecurityContext.RunAsUser)
 	require.Len(t, pod.InitContainers, 1)
 	require.Len(t, pod.Containers, 1)
-	assert.Equal(t, s.Backup.Image, pod.InitContainers[0].Image)
+	assert.Equal(t, s.BackupImage(), pod.InitContainers[0].Image)
 	assert.Equal(t, s.Backup.UploadImage, pod.Containers[0].Image)
 	assert.Equal(t, []string{"/bin/sh", "/opt/backup/backup.sh", "dump"}, pod.InitContainers[0].Command)
 	assert.Equal(t, []string{"/bin/sh", "/opt/backup/backup.sh", "upload"}, pod.Containers[0].Command)

@@ -81,7 +81,17 @@ func (r *renderer) funcs() template.FuncMap {
 		"seconds":      func(d settings.Duration) int64 { return int64(d.D() / time.Second) },
 		"runbookURL":   func(alert string) string { return RunbookURL(r.s, alert) },
 		"script":       script,
-		"queueAlerts":  queueAlerts,
+		// remoteRef writes the key (and property) of an ExternalSecret's remoteRef in
+		// the form the store's provider reads.
+		"remoteRef": func(ref settings.RemoteRef) string {
+			key, property := r.s.ExternalSecrets.RemoteRefFields(ref)
+			out := "key: " + jsonString(key)
+			if property != "" {
+				out += "\nproperty: " + jsonString(property)
+			}
+			return out
+		},
+		"queueAlerts": queueAlerts,
 		"requestThreshold": func(s *settings.Settings) string {
 			v := s.Immich.Thresholds.SlowRequestSeconds
 			if s.Immich.Metrics.RequestDurationUnit == "milliseconds" {

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
+
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 func TestEvaluateCronJob(t *testing.T) {
@@ -110,9 +112,48 @@ func TestEvaluateExternalSecrets(t *testing.T) {
 		"missing":    {answers: []ExternalSecretAnswer{{Namespace: "monitoring", Name: "a", Err: notFound("externalsecrets", "a")}}, want: verdict{StatusFailure, "", "monitoring/a does not exist"}},
 		"no status":  {answers: []ExternalSecretAnswer{{Namespace: "monitoring", Name: "a", Object: obj(map[string]any{})}}, want: verdict{StatusFailure, "", "has no Ready condition"}},
 	}
+	stores := settings.Default().ExternalSecrets
+	stores.RefreshInterval = settings.Duration(time.Hour)
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			assertVerdict(t, tc.want, EvaluateExternalSecrets(tc.answers, time.Hour, now))
+			assertVerdict(t, tc.want, EvaluateExternalSecrets(tc.answers, stores, StoreAnswer{}, now))
+		})
+	}
+}
+
+// A failed sync says which remoteRef form the store expects: read from the store's
+// provider when the store can be read, else both forms.
+func TestEvaluateExternalSecretsSaysTheStoresForm(t *testing.T) {
+	failed := []ExternalSecretAnswer{{Namespace: "backup-jobs", Name: "db", Object: obj(map[string]any{
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "False", "reason": "SecretSyncedError", "message": "could not get secret data from provider"}}},
+	})}}
+	sdk := settings.Default().ExternalSecrets
+	connect := sdk
+	connect.Provider = settings.ProviderOnePasswordConnect
+	store := func(provider string) StoreAnswer {
+		return StoreAnswer{Kind: "ClusterSecretStore", Name: "onepassword", Provider: provider}
+	}
+	tests := map[string]struct {
+		es    settings.ExternalSecrets
+		store StoreAnswer
+		hint  []string
+	}{
+		"bundle for the SDK, store on Connect": {es: sdk, store: store("onepassword"),
+			hint: []string{"uses the onepassword provider, which expects key: <item> and property: <field>", "set externalSecrets.provider: onepassword"}},
+		"bundle for Connect, store on the SDK": {es: connect, store: store("onepasswordSDK"),
+			hint: []string{"uses the onepasswordSDK provider, which expects key: <item>/[<section>/]<field> (it ignores property)", "set externalSecrets.provider: onepasswordSDK"}},
+		"same provider": {es: sdk, store: store("onepasswordSDK"),
+			hint: []string{"(onepasswordSDK provider) expects key: <item>/[<section>/]<field>", "exist in 1Password"}},
+		"store unreadable": {es: sdk, store: StoreAnswer{Kind: "ClusterSecretStore", Name: "onepassword", Err: errors.New("forbidden")},
+			hint: []string{"for the onepasswordSDK provider (key: <item>/[<section>/]<field>", "the onepassword provider expects key: <item> and property: <field>"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := EvaluateExternalSecrets(failed, tc.es, tc.store, now)
+			assert.Equal(t, StatusFailure, r.Status)
+			for _, h := range tc.hint {
+				assert.Contains(t, r.Hint, h)
+			}
 		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 func secretsChecks(e *Env) []Check {
@@ -40,12 +42,84 @@ func (e *Env) checkExternalSecrets(ctx context.Context) Result {
 		}()
 	}
 	wg.Wait()
-	return EvaluateExternalSecrets(answers, e.Settings.ExternalSecrets.RefreshInterval.D(), e.now())
+	var store StoreAnswer
+	for _, a := range answers {
+		if ready, found := condition(a.Object, "Ready"); a.Err == nil && a.Object != nil && (!found || ready.Status != "True") {
+			store = e.secretStore(ctx, a.Namespace)
+			break
+		}
+	}
+	return EvaluateExternalSecrets(answers, e.Settings.ExternalSecrets, store, e.now())
+}
+
+// StoreAnswer is the secret store of the ExternalSecrets as the cluster has it: its
+// provider (the one key under spec.provider), or why it could not be read.
+type StoreAnswer struct {
+	Kind, Name, Provider string
+	Err                  error
+}
+
+// secretStore reads the store the bundle's ExternalSecrets name (a SecretStore in the
+// namespace ns). It is read only when a sync failed, to say which form it expects.
+func (e *Env) secretStore(ctx context.Context, ns string) StoreAnswer {
+	es := e.Settings.ExternalSecrets
+	a := StoreAnswer{Kind: es.StoreKind, Name: es.StoreName}
+	var obj *unstructured.Unstructured
+	if es.StoreKind == "ClusterSecretStore" {
+		obj, a.Err = e.Dynamic.Resource(ClusterSecretStores).Get(ctx, es.StoreName, metav1.GetOptions{})
+	} else {
+		obj, a.Err = e.Dynamic.Resource(SecretStores).Namespace(ns).Get(ctx, es.StoreName, metav1.GetOptions{})
+	}
+	if a.Err != nil {
+		return a
+	}
+	provider, _, _ := unstructured.NestedMap(obj.Object, "spec", "provider")
+	for name := range provider {
+		a.Provider = name
+	}
+	return a
+}
+
+// remoteRefForm says how a provider names a 1Password field in a remoteRef.
+func remoteRefForm(provider string) string {
+	switch provider {
+	case settings.ProviderOnePasswordSDK:
+		return "key: <item>/[<section>/]<field> (it ignores property)"
+	case settings.ProviderOnePasswordConnect:
+		return "key: <item> and property: <field>"
+	}
+	return "its own remoteRef form"
+}
+
+// storeHint is the hint for a failed sync: which remoteRef form the store expects,
+// and whether the bundle was rendered in another one.
+func storeHint(es settings.ExternalSecrets, store StoreAnswer) string {
+	ref := fmt.Sprintf("%s %s", store.Kind, store.Name)
+	switch {
+	case store.Provider != "" && store.Provider != es.Provider:
+		return fmt.Sprintf("the %s uses the %s provider, which expects %s, but the bundle was rendered for %s (%s): set externalSecrets.provider: %s and run kubectl picluster install",
+			ref, store.Provider, remoteRefForm(store.Provider), es.Provider, remoteRefForm(es.Provider), store.Provider)
+	case store.Provider != "":
+		return fmt.Sprintf("the %s (%s provider) expects %s: check that the item and field exist in 1Password and the store is Ready (kubectl describe externalsecret -n NAMESPACE NAME)",
+			ref, store.Provider, remoteRefForm(store.Provider))
+	}
+	return fmt.Sprintf("the bundle names fields for the %s provider (%s; externalSecrets.provider); the %s provider expects %s. Check which one the %s uses, and that the item and field exist (kubectl describe externalsecret -n NAMESPACE NAME)",
+		es.Provider, remoteRefForm(es.Provider), otherProvider(es.Provider), remoteRefForm(otherProvider(es.Provider)), ref)
+}
+
+func otherProvider(p string) string {
+	if p == settings.ProviderOnePasswordConnect {
+		return settings.ProviderOnePasswordSDK
+	}
+	return settings.ProviderOnePasswordConnect
 }
 
 // EvaluateExternalSecrets judges the ExternalSecrets: each must be Ready and have
 // synced within two refresh intervals. It reads their status only, never a value.
-func EvaluateExternalSecrets(answers []ExternalSecretAnswer, defaultRefresh time.Duration, now time.Time) Result {
+// When one is not Ready, the hint says which remoteRef form the store expects.
+func EvaluateExternalSecrets(answers []ExternalSecretAnswer, es settings.ExternalSecrets, store StoreAnswer, now time.Time) Result {
+	defaultRefresh := es.RefreshInterval.D()
+	notReady := false
 	if len(answers) == 0 {
 		return Warn("", "", "the bundle has no ExternalSecrets to look at")
 	}
@@ -71,6 +145,7 @@ func EvaluateExternalSecrets(answers []ExternalSecretAnswer, defaultRefresh time
 			continue
 		case ready.Status != "True":
 			failures = append(failures, fmt.Sprintf("%s is not Ready (%s): %s", ref, ready.Reason, ready.Message))
+			notReady = true
 			continue
 		}
 		interval := defaultRefresh
@@ -95,6 +170,9 @@ func EvaluateExternalSecrets(answers []ExternalSecretAnswer, defaultRefresh time
 	hint := "kubectl describe externalsecret -n NAMESPACE NAME; check the secret store and the item in 1Password"
 	switch {
 	case len(failures) > 0:
+		if notReady {
+			hint = storeHint(es, store)
+		}
 		msg := strings.Join(append(failures, warnings...), "; ")
 		if firstErr != nil {
 			return Result{Status: StatusFailure, Message: msg, Hint: hint, Err: firstErr}

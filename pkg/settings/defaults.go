@@ -1,6 +1,9 @@
 package settings
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Default returns the settings of the cluster the plugin was built for: the runbook's
 // namespaces and names, with its mistakes corrected (a schedule that says what it
@@ -18,6 +21,7 @@ func Default() *Settings {
 			Receiver:      "discord-alerts",
 		},
 		ExternalSecrets: ExternalSecrets{
+			Provider:        ProviderOnePasswordSDK,
 			StoreKind:       "ClusterSecretStore",
 			StoreName:       "onepassword",
 			RefreshInterval: Duration(time.Hour),
@@ -59,6 +63,8 @@ func Default() *Settings {
 			},
 		},
 		Postgres: Postgres{
+			// the seed's server, and Immich's own (ghcr.io/immich-app/postgres:14-vectorchord...)
+			MajorVersion:   14,
 			Service:        "immich-postgresql",
 			Port:           5432,
 			Database:       "immich",
@@ -71,8 +77,7 @@ func Default() *Settings {
 			TimeZone:       "Etc/UTC",
 			Retention:      8,
 			StaleAfter:     Duration(8 * 24 * time.Hour),
-			Image:          "postgres:16.9-alpine3.22",
-			UploadImage:    "instrumentisto/rsync-ssh:alpine3.18-r3",
+			UploadImage:    "instrumentisto/rsync-ssh:alpine3.23-r3",
 			PasswordSecret: SecretKeyRef{Name: "postgres-backup-db-password", Key: "password"},
 			NAS: NAS{
 				Host:         "192.168.1.60",
@@ -85,4 +90,45 @@ func Default() *Settings {
 		Runbooks: Runbooks{BaseURL: "https://github.com/picluster/kubectl-picluster/blob/main/runbooks"},
 		RBAC:     RBAC{Group: "picluster-operators", ServiceAccount: "picluster-cron"},
 	}
+}
+
+// postgresImages are the official Postgres images (docker-library/postgres, the
+// PostgreSQL releases of 2025-11-13 on Alpine 3.23) by major version. The backup uses
+// the server's own major: pg_dump cannot dump a newer server, and a dump made by a
+// newer pg_dump may not restore with the server's own pg_restore.
+func postgresImages() map[int]string {
+	return map[int]string{
+		14: "postgres:14.20-alpine3.23",
+		15: "postgres:15.15-alpine3.23",
+		16: "postgres:16.11-alpine3.23",
+		17: "postgres:17.7-alpine3.23",
+		18: "postgres:18.1-alpine3.23",
+	}
+}
+
+// PostgresImage is the pinned Postgres image whose client tools match a server of this
+// major version; ok is false for a major version the plugin has no image for.
+func PostgresImage(major int) (image string, ok bool) {
+	image, ok = postgresImages()[major]
+	return image, ok
+}
+
+// PostgresMajorVersions lists the major versions PostgresImage knows, oldest first.
+func PostgresMajorVersions() []int {
+	var out []int
+	for m := range postgresImages() {
+		out = append(out, m)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// BackupImage is the image the backup dumps with: backup.image when set, otherwise
+// the pinned Postgres image of postgres.majorVersion.
+func (s *Settings) BackupImage() string {
+	if s.Backup.Image != "" {
+		return s.Backup.Image
+	}
+	image, _ := PostgresImage(s.Postgres.MajorVersion)
+	return image
 }

@@ -50,6 +50,10 @@ type Monitoring struct {
 // ExternalSecrets describes the secret store (1Password through ESO) and the
 // remote items each synced Secret comes from.
 type ExternalSecrets struct {
+	// Provider is the ESO provider of the store, which decides how a remote field is
+	// named: ProviderOnePasswordSDK reads `key: <item>/<field>` and ignores `property`;
+	// ProviderOnePasswordConnect reads `key: <item>` and `property: <field>`.
+	Provider        string    `json:"provider"`
 	StoreKind       string    `json:"storeKind"`
 	StoreName       string    `json:"storeName"`
 	RefreshInterval Duration  `json:"refreshInterval"`
@@ -61,9 +65,32 @@ type ExternalSecrets struct {
 	KnownHosts RemoteRef `json:"knownHosts"`
 }
 
+// The ESO providers of a 1Password store.
+const (
+	// ProviderOnePasswordSDK is ESO's onepasswordSDK provider (service accounts).
+	ProviderOnePasswordSDK = "onepasswordSDK"
+	// ProviderOnePasswordConnect is ESO's onepassword provider (a Connect server;
+	// deprecated upstream).
+	ProviderOnePasswordConnect = "onepassword"
+)
+
+// RemoteRefFields are the remoteRef key and property an ExternalSecret names the
+// field r with, in the form the provider reads: the SDK provider `key: item/field`
+// and no property (it ignores property), the Connect provider `key: item` and
+// `property: field`.
+func (e ExternalSecrets) RemoteRefFields(r RemoteRef) (key, property string) {
+	if e.Provider == ProviderOnePasswordConnect {
+		return r.Key, r.Property
+	}
+	return r.Key + "/" + r.Property, ""
+}
+
 // RemoteRef points at one field of one item in the external store.
 type RemoteRef struct {
-	Key      string `json:"key"`
+	// Key is the item (its title).
+	Key string `json:"key"`
+	// Property is the field (its label), optionally prefixed with its section
+	// (`section/field`) for the SDK provider.
 	Property string `json:"property"`
 }
 
@@ -112,6 +139,9 @@ type ImmichThresholds struct {
 
 // Postgres describes Immich's database.
 type Postgres struct {
+	// MajorVersion is the server's PostgreSQL major version; it picks the backup's
+	// pg_dump (which cannot dump a server newer than itself).
+	MajorVersion   int          `json:"majorVersion"`
 	Service        string       `json:"service"`
 	Port           int          `json:"port"`
 	Database       string       `json:"database"`
@@ -126,7 +156,9 @@ type Backup struct {
 	TimeZone   string   `json:"timeZone"`
 	Retention  int      `json:"retention"`
 	StaleAfter Duration `json:"staleAfter"`
-	Image      string   `json:"image"`
+	// Image runs pg_dump and pg_restore; empty means the pinned Postgres image of
+	// postgres.majorVersion (see Settings.BackupImage).
+	Image string `json:"image"`
 	// UploadImage runs rsync and ssh (the Postgres image has neither); pinned like Image.
 	UploadImage    string       `json:"uploadImage"`
 	PasswordSecret SecretKeyRef `json:"passwordSecret"`

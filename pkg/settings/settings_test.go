@@ -1,13 +1,17 @@
 package settings
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/picluster/kubectl-picluster/internal/immichmetrics"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -88,6 +92,8 @@ func TestParseNamesTheBadKey(t *testing.T) {
 		"same metrics ports":       {doc: "immich:\n  microservicesMetricsPort: 8081\n", want: []string{"key immich.microservicesMetricsPort", "8081"}},
 		"backup in monitoring ns":  {doc: "namespaces:\n  backup: monitoring\n", want: []string{"key namespaces.backup", "must differ"}},
 		"immich in monitoring ns":  {doc: "namespaces:\n  immich: monitoring\n", want: []string{"key namespaces.immich", "must differ"}},
+		"unknown provider":         {doc: "externalSecrets:\n  provider: vault\n", want: []string{"key externalSecrets.provider", "onepasswordSDK", "vault"}},
+		"unknown postgres major":   {doc: "postgres:\n  majorVersion: 9\n", want: []string{"key postgres.majorVersion", "9", "backup.image"}},
 		"several bad keys at once": {doc: "backup:\n  retention: 0\n  nas:\n    host: \"\"\n", want: []string{"key backup.retention", "key backup.nas.host"}},
 	}
 	for name, tc := range tests {
@@ -137,4 +143,70 @@ func TestDurationRoundTrip(t *testing.T) {
 	var back Duration
 	require.NoError(t, back.UnmarshalJSON(b))
 	assert.Equal(t, d, back)
+}
+
+// alpineEndOfLife is the end of support of each Alpine release, from
+// https://alpinelinux.org/releases/ (main repository; read 2026-12).
+var alpineEndOfLife = map[string]string{
+	"3.17": "2024-11-22", "3.18": "2025-05-09", "3.19": "2025-11-01", "3.20": "2026-04-01",
+	"3.21": "2026-11-01", "3.22": "2027-05-01", "3.23": "2027-11-01",
+}
+
+// No default image runs on an Alpine release that no longer gets security fixes
+// (the seed's upload image was alpine3.18). When a release reaches its end, this
+// fails: move the tags on.
+func TestDefaultImagesAreOnASupportedAlpine(t *testing.T) {
+	s := Default()
+	images := map[string]string{"backup.uploadImage": s.Backup.UploadImage, "backup image (default)": s.BackupImage()}
+	for _, major := range PostgresMajorVersions() {
+		image, _ := PostgresImage(major)
+		images[fmt.Sprintf("postgres %d", major)] = image
+	}
+	alpine := regexp.MustCompile(`alpine(3\.\d+)`)
+	for name, image := range images {
+		t.Run(name, func(t *testing.T) {
+			m := alpine.FindStringSubmatch(image)
+			require.NotNil(t, m, "%s: an Alpine-based image names its release in the tag", image)
+			eol, ok := alpineEndOfLife[m[1]]
+			require.True(t, ok, "%s: Alpine %s is not in the table: add its end of life from alpinelinux.org/releases", image, m[1])
+			end, err := time.Parse(time.DateOnly, eol)
+			require.NoError(t, err)
+			assert.True(t, time.Now().Before(end), "%s is on Alpine %s, end of life %s", image, m[1], eol)
+		})
+	}
+}
+
+func TestBackupImageFollowsThePostgresMajorVersion(t *testing.T) {
+	s := Default()
+	assert.Equal(t, 14, s.Postgres.MajorVersion, "the seed's server")
+	assert.Regexp(t, `^postgres:14\.\d+-alpine`, s.BackupImage())
+	s, err := Parse([]byte("postgres:\n  majorVersion: 16\n"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^postgres:16\.\d+-alpine`, s.BackupImage())
+	s, err = Parse([]byte("postgres:\n  majorVersion: 12\nbackup:\n  image: registry.example.test/pg:17.2\n"))
+	require.NoError(t, err, "an image of one's own for a version the plugin has none for")
+	assert.Equal(t, "registry.example.test/pg:17.2", s.BackupImage())
+	for _, major := range PostgresMajorVersions() {
+		image, _ := PostgresImage(major)
+		assert.Regexp(t, fmt.Sprintf(`^postgres:%d\.\d+-alpine`, major), image, "the client tools of the server's own major")
+	}
+}
+
+// The default metric names are series Immich really exports (the fixture is written from
+// Immich's telemetry source), so the bundled alerts select something on a real server.
+func TestDefaultMetricNamesAreWhatImmichExports(t *testing.T) {
+	m := Default().Immich.Metrics
+	exported := map[string]bool{}
+	for _, n := range immichmetrics.Names() {
+		exported[n] = true
+	}
+	for key, name := range map[string]string{
+		"thumbnailQueue": m.ThumbnailQueue, "videoQueue": m.VideoQueue, "metadataQueue": m.MetadataQueue,
+		"thumbnailSuccess": m.ThumbnailSuccess, "thumbnailFailed": m.ThumbnailFailed,
+		"videoSuccess": m.VideoSuccess, "metadataSuccess": m.MetadataSuccess,
+		"requestDuration (its _bucket series)": m.RequestDuration + "_bucket",
+	} {
+		assert.True(t, exported[name], "immich.metrics.%s: Immich exports no %s", key, name)
+	}
+	assert.Equal(t, "milliseconds", m.RequestDurationUnit, "http.server.duration is recorded in ms")
 }

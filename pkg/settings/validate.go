@@ -38,6 +38,12 @@ func (s *Settings) Validate() error {
 	v.secretRef("monitoring.discordWebhookSecret", s.Monitoring.DiscordSecret)
 	v.nonEmpty("monitoring.receiver", s.Monitoring.Receiver)
 
+	switch s.ExternalSecrets.Provider {
+	case ProviderOnePasswordSDK, ProviderOnePasswordConnect:
+	default:
+		v.add("externalSecrets.provider", "must be %s (1Password service account) or %s (1Password Connect), got %q",
+			ProviderOnePasswordSDK, ProviderOnePasswordConnect, s.ExternalSecrets.Provider)
+	}
 	switch s.ExternalSecrets.StoreKind {
 	case "SecretStore", "ClusterSecretStore":
 	default:
@@ -93,6 +99,10 @@ func (s *Settings) Validate() error {
 		v.add("immich.thresholds.slowRequestSeconds", "must be greater than 0, got %v", th.SlowRequestSeconds)
 	}
 
+	if _, ok := PostgresImage(s.Postgres.MajorVersion); !ok && s.Backup.Image == "" {
+		v.add("postgres.majorVersion", "no pinned Postgres image for major version %d (known: %v); set backup.image to an image whose pg_dump is that version or newer",
+			s.Postgres.MajorVersion, PostgresMajorVersions())
+	}
 	v.dns1123("postgres.service", s.Postgres.Service)
 	v.port("postgres.port", s.Postgres.Port)
 	v.nonEmpty("postgres.database", s.Postgres.Database)
@@ -115,7 +125,9 @@ func (s *Settings) Validate() error {
 		v.add("backup.retention", "must keep at least 1 dump, got %d", b.Retention)
 	}
 	v.positive("backup.staleAfter", b.StaleAfter)
-	v.pinnedImage("backup.image", b.Image)
+	if b.Image != "" {
+		v.pinnedImage("backup.image", b.Image)
+	}
 	v.pinnedImage("backup.uploadImage", b.UploadImage)
 	v.secretRef("backup.passwordSecret", b.PasswordSecret)
 	v.nonEmpty("backup.nas.host", b.NAS.Host)

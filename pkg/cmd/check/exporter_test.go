@@ -10,10 +10,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/picluster/kubectl-picluster/internal/immichmetrics"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
-// exporter serves Immich's metrics (the names Immich really exports) on
+// exporter serves Immich's metrics (the fixture written from Immich's source) on
 // /metrics/api-metrics and /metrics/worker-metrics, and kube-state-metrics' backup series on /ksm.
 type exporter struct {
 	addr     string
@@ -50,7 +51,6 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	apiDown, last := e.apiDown, e.lastSuccess
 	e.mu.Unlock()
-	m := settings.Default().Immich.Metrics // what Immich really exports
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	switch r.URL.Path {
 	case "/metrics/api-metrics":
@@ -58,14 +58,9 @@ func (e *exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "immich is restarting", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintf(w, "# TYPE %[1]s_bucket histogram\n%[1]s_bucket{le=\"0.5\"} 10\n%[1]s_bucket{le=\"+Inf\"} 12\n%[1]s_sum 3.2\n%[1]s_count 12\n", m.RequestDuration)
+		fmt.Fprint(w, immichmetrics.Exposition(immichmetrics.APIWorker()))
 	case "/metrics/worker-metrics":
-		for _, g := range []string{m.ThumbnailQueue, m.VideoQueue, m.MetadataQueue} {
-			fmt.Fprintf(w, "# TYPE %s gauge\n%s 0\n", g, g)
-		}
-		for _, c := range []string{m.ThumbnailSuccess, m.ThumbnailFailed, m.VideoSuccess, m.MetadataSuccess} {
-			fmt.Fprintf(w, "# TYPE %s counter\n%s 7\n", c, c)
-		}
+		fmt.Fprint(w, immichmetrics.Exposition(immichmetrics.MicroservicesWorker()))
 	case "/ksm":
 		ns, cj := e.settings.Namespaces.Backup, e.settings.Backup.CronJob
 		fmt.Fprintf(w, "kube_cronjob_status_last_successful_time{namespace=%q,cronjob=%q} %d\n", ns, cj, last.Unix())
