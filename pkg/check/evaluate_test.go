@@ -155,6 +155,23 @@ func TestEvaluateServiceMonitor(t *testing.T) {
 	}
 }
 
+// Targets that are up but export no immich_* series: Immich's telemetry is off, and the
+// hint says how to turn it on (and not to scrape it twice).
+func TestEvaluateImmichSeries(t *testing.T) {
+	up := OK("2 targets of job immich-metrics are up, last scraped 5s ago")
+	assertVerdict(t, verdict{StatusOK, "", "up, last scraped 5s ago, 38 immich_* series"}, EvaluateImmichSeries(up, 38, nil))
+	r := EvaluateImmichSeries(up, 0, nil)
+	assertVerdict(t, verdict{StatusFailure, "", "are up, last scraped 5s ago, but they export no immich_* series"}, r)
+	assert.Contains(t, r.Hint, "IMMICH_TELEMETRY_INCLUDE=all")
+	assert.Contains(t, r.Hint, "immich.metrics.enabled: false")
+	assertVerdict(t, verdict{StatusFailure, "", "ask Prometheus for Immich's series: boom"}, EvaluateImmichSeries(up, 0, errors.New("boom")))
+	refused := EvaluateMonitorTargets("immich", "immich-metrics", []prometheus.Target{{
+		Job: "immich-metrics", Instance: "10.0.0.7:8081", ScrapePool: ScrapePoolPrefix("immich", "immich-metrics") + "0",
+		Health: "down", LastError: `Get "http://10.0.0.7:8081/metrics": dial tcp 10.0.0.7:8081: connect: connection refused`,
+	}}, nil, now)
+	assert.Contains(t, refused.Hint, "IMMICH_TELEMETRY_INCLUDE=all", "Immich opens its metrics ports only with telemetry on")
+}
+
 func TestEvaluateMonitorTargets(t *testing.T) {
 	target := func(ep int, health string, scraped time.Duration, lastErr string) prometheus.Target {
 		return prometheus.Target{

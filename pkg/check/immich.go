@@ -163,7 +163,38 @@ func notFoundMessage(err error) string {
 func (e *Env) checkImmichTargets(ctx context.Context) Result {
 	ns, name := e.serviceMonitorRef()
 	targets, err := e.Targets(ctx)
-	return EvaluateMonitorTargets(ns, name, targets, err, e.now())
+	up := EvaluateMonitorTargets(ns, name, targets, err, e.now())
+	if up.Status != StatusOK {
+		return up
+	}
+	c, err := e.promClient()
+	if err != nil {
+		return Errored(err, hintPrometheus, "", "ask Prometheus for Immich's series")
+	}
+	query := fmt.Sprintf(`count({__name__=~"immich_.+", namespace=%q, job=%q})`, e.Settings.Namespaces.Immich, e.Settings.Immich.MetricsService)
+	vec, err := c.Vector(ctx, query, e.now())
+	series := 0
+	if err == nil && len(vec) > 0 {
+		series = int(vec[0].Value)
+	}
+	return EvaluateImmichSeries(up, series, err)
+}
+
+// hintImmichTelemetry says how to turn Immich's metrics on (see the README's Immich
+// chart values): the bundle's Service scrapes them, so not the chart's own monitor.
+const hintImmichTelemetry = "Immich's telemetry is off: set the env IMMICH_TELEMETRY_INCLUDE=all on immich-server " +
+	"(immich-charts values: env IMMICH_TELEMETRY_INCLUDE: all, and immich.metrics.enabled: false so it is not scraped twice)"
+
+// EvaluateImmichSeries judges what the Immich targets export once they are up: at
+// least one immich_* series, which Immich writes only with its telemetry on.
+func EvaluateImmichSeries(up Result, series int, err error) Result {
+	switch {
+	case err != nil:
+		return Errored(err, hintPrometheus, "", "ask Prometheus for Immich's series")
+	case series == 0:
+		return Fail(hintImmichTelemetry, "", "%s, but they export no immich_* series", strings.TrimSuffix(up.Message, "."))
+	}
+	return OK("%s, %d immich_* series", up.Message, series)
 }
 
 // ScrapePoolPrefix is how prometheus-operator names the scrape pools of a
@@ -216,6 +247,10 @@ func EvaluateMonitorTargets(ns, name string, all []prometheus.Target, err error,
 	sort.Strings(down)
 	switch {
 	case len(down) > 0:
+		if strings.Contains(strings.Join(down, " "), "connection refused") {
+			// Immich opens its metrics ports only with its telemetry on
+			hint += "; if the pod runs but refuses the port: " + hintImmichTelemetry
+		}
 		return Fail(hint, RunbookImmichServerDown, "%d of %d targets of job %s are down: %s", len(down), len(targets), job, strings.Join(down, "; "))
 	case len(stale) > 0:
 		return Fail(hint, RunbookImmichServerDown, "%d of %d targets of job %s were not scraped recently: %s", len(stale), len(targets), job, strings.Join(stale, "; "))
