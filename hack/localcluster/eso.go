@@ -28,14 +28,17 @@ const roleESO = "External Secrets"
 // Discord webhook item holds a URL of the local Discord stand-in instead, so that
 // Alertmanager never talks to the real Discord. No value is ever printed.
 type vault struct {
-	mu      sync.Mutex
-	items   map[string]string
-	discord settings.RemoteRef
-	sink    *discordSink
+	mu    sync.Mutex
+	items map[string]string
+	// discordKey and discordProperty name the webhook item as the bundle's
+	// ExternalSecret does, in its provider's form.
+	discordKey, discordProperty string
+	sink                        *discordSink
 }
 
 func newVault(s *settings.Settings, sink *discordSink) *vault {
-	return &vault{items: map[string]string{}, discord: s.ExternalSecrets.DiscordWebhook, sink: sink}
+	key, property := s.ExternalSecrets.RemoteRefFields(s.ExternalSecrets.DiscordWebhook)
+	return &vault{items: map[string]string{}, discordKey: key, discordProperty: property, sink: sink}
 }
 
 // value returns the item's value, made up on first use.
@@ -47,7 +50,7 @@ func (v *vault) value(key, property string) (string, error) {
 		return val, nil
 	}
 	var val string
-	if key == v.discord.Key && property == v.discord.Property {
+	if key == v.discordKey && property == v.discordProperty {
 		val = v.sink.newWebhookURL()
 	} else {
 		b := make([]byte, 24)
