@@ -23,68 +23,20 @@ import (
 const startTimeout = 60 * time.Second
 
 // startControlPlane starts etcd, kube-apiserver, the controller-manager, the scheduler and
-// kwok, and registers the fake node.
+// kwok, and registers the fake node. Each server that listens gets fresh ports of its own
+// and is started again on new ones when another process takes a port first.
 func (c *Cluster) startControlPlane(ctx context.Context) error {
-	ports := make([]int, 4)
-	for i := range ports {
-		p, err := proc.FreePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
-	}
-	etcdPort, peerPort, apiPort, kwokPort := ports[0], ports[1], ports[2], ports[3]
 	files, err := c.certs.writeFiles(filepath.Join(c.Dir, "pki"))
 	if err != nil {
 		return err
 	}
-	c.Server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
-	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
-	c.NoRightsKubeconfig = filepath.Join(c.Dir, "norights.kubeconfig")
-	if err := writeKubeconfig(c.Kubeconfig, c.Server, c.certs.CA.CertPEM, "picluster-admin", c.certs.Admin); err != nil {
-		return err
-	}
-	if err := writeKubeconfig(c.NoRightsKubeconfig, c.Server, c.certs.CA.CertPEM, noRightsUser, c.certs.NoRights); err != nil {
-		return err
-	}
-	c.Config = restConfig(c.Server, c.certs.CA.CertPEM, c.certs.Admin)
-	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
-		return fmt.Errorf("make kube client: %w", err)
-	}
-	if c.Dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
-		return fmt.Errorf("make dynamic client: %w", err)
-	}
-
-	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	etcd, err := c.startProcess("etcd",
-		"--name=testbed", "--data-dir="+c.etcdDir,
-		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=testbed="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+	etcdURL, err := c.startEtcd(ctx)
 	if err != nil {
 		return err
 	}
-	if err := waitProcess(ctx, etcd, func(ctx context.Context) error { return proc.WaitHTTP(ctx, etcdURL+"/health") }); err != nil {
+	if err := c.startAPIServer(ctx, files, etcdURL); err != nil {
 		return err
 	}
-
-	api, err := c.startProcess("kube-apiserver",
-		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
-		"--tls-cert-file="+files["apiserver.crt"], "--tls-private-key-file="+files["apiserver.key"],
-		"--client-ca-file="+files["ca.crt"], "--authorization-mode=RBAC", "--anonymous-auth=false",
-		"--service-cluster-ip-range=10.0.0.0/24",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+files["sa.pub"], "--service-account-signing-key-file="+files["sa.key"],
-		"--kubelet-client-certificate="+files["kubelet-client.crt"], "--kubelet-client-key="+files["kubelet-client.key"],
-		"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false")
-	if err != nil {
-		return err
-	}
-	if err := waitProcess(ctx, api, c.waitAPIReady); err != nil {
-		return err
-	}
-
 	if _, err := c.startProcess("kube-controller-manager",
 		"--kubeconfig="+c.Kubeconfig, "--controllers=*", "--use-service-account-credentials=true",
 		"--service-account-private-key-file="+files["sa.key"], "--root-ca-file="+files["ca.crt"],
@@ -98,11 +50,95 @@ func (c *Cluster) startControlPlane(ctx context.Context) error {
 	if err := createNode(ctx, c.Client); err != nil {
 		return err
 	}
-	return c.startKwok(files, kwokPort)
+	return c.startKwok(ctx, files)
 }
 
-// startKwok writes kwok's config and starts it as the fake kubelet of the node.
-func (c *Cluster) startKwok(files map[string]string, port int) error {
+// startEtcd starts etcd on a client and a peer port and returns its client URL.
+func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
+	url := func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) }
+	_, ports, err := proc.StartOnPorts(ctx, proc.PortStart{
+		Name: "etcd", N: 2,
+		Start: func(ports []int) (*proc.Process, error) {
+			// A failed attempt may have written the old peer URL into the data.
+			if err := resetDir(c.etcdDir); err != nil {
+				return nil, err
+			}
+			client, peer := url(ports[0]), url(ports[1])
+			return c.startProcess("etcd",
+				"--name=testbed", "--data-dir="+c.etcdDir,
+				"--listen-client-urls="+client, "--advertise-client-urls="+client,
+				"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
+				"--initial-cluster=testbed="+peer, "--unsafe-no-fsync", "--log-level=warn")
+		},
+		Ready: func(ctx context.Context, ports []int) error {
+			return waitReady(ctx, func(ctx context.Context) error { return proc.WaitHTTP(ctx, url(ports[0])+"/health") })
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	return url(ports[0]), nil
+}
+
+// startAPIServer starts kube-apiserver and points the bed's kubeconfigs and clients at it.
+func (c *Cluster) startAPIServer(ctx context.Context, files map[string]string, etcdURL string) error {
+	_, _, err := proc.StartOnPorts(ctx, proc.PortStart{
+		Name: "kube-apiserver",
+		Start: func(ports []int) (*proc.Process, error) {
+			if err := c.connect("https://127.0.0.1:" + strconv.Itoa(ports[0])); err != nil {
+				return nil, err
+			}
+			return c.startProcess("kube-apiserver",
+				"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(ports[0]),
+				"--tls-cert-file="+files["apiserver.crt"], "--tls-private-key-file="+files["apiserver.key"],
+				"--client-ca-file="+files["ca.crt"], "--authorization-mode=RBAC", "--anonymous-auth=false",
+				"--service-cluster-ip-range=10.0.0.0/24",
+				"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+				"--service-account-key-file="+files["sa.pub"], "--service-account-signing-key-file="+files["sa.key"],
+				"--kubelet-client-certificate="+files["kubelet-client.crt"], "--kubelet-client-key="+files["kubelet-client.key"],
+				"--kubelet-preferred-address-types=InternalIP", "--allow-privileged=true", "--profiling=false")
+		},
+		Ready: func(ctx context.Context, _ []int) error { return waitReady(ctx, c.waitAPIReady) },
+	})
+	return err
+}
+
+// connect writes the kubeconfigs for the API server at server and makes the clients.
+func (c *Cluster) connect(server string) error {
+	c.Server = server
+	c.Kubeconfig = filepath.Join(c.Dir, "admin.kubeconfig")
+	c.NoRightsKubeconfig = filepath.Join(c.Dir, "norights.kubeconfig")
+	if err := writeKubeconfig(c.Kubeconfig, c.Server, c.certs.CA.CertPEM, "picluster-admin", c.certs.Admin); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(c.NoRightsKubeconfig, c.Server, c.certs.CA.CertPEM, noRightsUser, c.certs.NoRights); err != nil {
+		return err
+	}
+	c.Config = restConfig(c.Server, c.certs.CA.CertPEM, c.certs.Admin)
+	var err error
+	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
+		return fmt.Errorf("make kube client: %w", err)
+	}
+	if c.Dynamic, err = dynamic.NewForConfig(c.Config); err != nil {
+		return fmt.Errorf("make dynamic client: %w", err)
+	}
+	return nil
+}
+
+// resetDir empties dir (keeping it, with mode 0700).
+func resetDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("reset %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("reset %s: %w", dir, err)
+	}
+	return nil
+}
+
+// startKwok writes kwok's config and starts it as the fake kubelet of the node; it is
+// started when it serves the kubelet API on its port.
+func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error {
 	m := c.monitoringLayout()
 	forwards := make([]portForward, 0, len(m))
 	for _, s := range m {
@@ -124,25 +160,30 @@ func (c *Cluster) startKwok(files map[string]string, port int) error {
 	if err := os.WriteFile(cfgFile, cfg, 0o600); err != nil {
 		return fmt.Errorf("write kwok config: %w", err)
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	_, err = c.startProcess("kwok",
-		"--config="+cfgFile, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
-		"--node-ip=127.0.0.1", "--node-port="+strconv.Itoa(port), "--server-address="+addr,
-		"--tls-cert-file="+files["kwok.crt"], "--tls-private-key-file="+files["kwok.key"],
-		"--node-lease-duration-seconds=40", "--cidr="+c.slot.PodCIDR())
+	var kwok *proc.Process
+	_, _, err = proc.StartOnPorts(ctx, proc.PortStart{
+		Name: "kwok",
+		Start: func(ports []int) (*proc.Process, error) {
+			port := strconv.Itoa(ports[0])
+			kwok, err = c.startProcess("kwok",
+				"--config="+cfgFile, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
+				"--node-ip=127.0.0.1", "--node-port="+port, "--server-address=127.0.0.1:"+port,
+				"--tls-cert-file="+files["kwok.crt"], "--tls-private-key-file="+files["kwok.key"],
+				"--node-lease-duration-seconds=40", "--cidr="+c.slot.PodCIDR())
+			return kwok, err
+		},
+		Ready: func(ctx context.Context, ports []int) error {
+			return waitReady(ctx, func(ctx context.Context) error { return kwok.WaitListening(ctx, ports) })
+		},
+	})
 	return err
 }
 
-// waitProcess runs wait and stops early with the log tail when p dies meanwhile.
-func waitProcess(ctx context.Context, p *proc.Process, wait func(context.Context) error) error {
+// waitReady runs wait bounded by startTimeout.
+func waitReady(ctx context.Context, wait func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	ctx, stop := proc.UntilExit(ctx, p)
-	defer stop()
-	if err := wait(ctx); err != nil {
-		return fmt.Errorf("wait for %s: %w\n%s", p.Spec.Name, err, p.Tail(30))
-	}
-	return nil
+	return wait(ctx)
 }
 
 // waitAPIReady polls /readyz with the admin client (anonymous requests are refused).

@@ -4,21 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 )
-
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago. Another process
-// may take it before the server binds it; servers retry with a new port when that happens.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // WaitFor calls cond now and then every interval until it returns true, returns an error
 // (which ends the wait), or ctx ends. The error on timeout wraps ctx's error.

@@ -75,41 +75,23 @@ type launch func(port int) (*proc.Process, error)
 // readiness waits until the server on port answers.
 type readiness func(ctx context.Context, port int) error
 
-// startOnPort starts a server and waits until it is ready. With no fixed port it tries up
-// to three free ports, because another process may take a "free" port before the server
-// binds it. Errors carry the end of the server's log.
+// startOnPort starts a server and waits until it is ready and holds its port itself. With
+// no fixed port it starts again on a fresh port when another process took the chosen one
+// first (see proc.StartOnPorts). Errors carry the end of the server's log.
 func startOnPort(ctx context.Context, o Options, name string, start launch, ready readiness) (*proc.Process, int, error) {
-	attempts := 1
-	if o.Port == 0 {
-		attempts = 3
+	s := proc.PortStart{
+		Name:  name + " on " + o.Host,
+		Start: func(ports []int) (*proc.Process, error) { return start(ports[0]) },
+		Ready: func(ctx context.Context, ports []int) error { return ready(ctx, ports[0]) },
 	}
-	var lastErr error
-	for range attempts {
-		port := o.Port
-		if port == 0 {
-			var err error
-			if port, err = proc.FreePort(); err != nil {
-				return nil, 0, err
-			}
-		}
-		p, err := start(port)
-		if err != nil {
-			return nil, 0, err
-		}
-		wctx, cancel := proc.UntilExit(ctx, p)
-		err = ready(wctx, port)
-		cancel()
-		if err == nil {
-			return p, port, nil
-		}
-		tail := p.Tail(20)
-		_ = p.Stop()
-		lastErr = fmt.Errorf("start %s on %s: %w\n--- end of %s:\n%s", name, hostPort(o.Host, port), err, p.LogFile, tail)
-		if exited, _ := p.Exited(); !exited || ctx.Err() != nil || !strings.Contains(strings.ToLower(tail), "address already in use") {
-			break
-		}
+	if o.Port != 0 {
+		s.Ports = []int{o.Port}
 	}
-	return nil, 0, lastErr
+	p, ports, err := proc.StartOnPorts(ctx, s)
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, ports[0], nil
 }
 
 // waitHTTPReady waits for a 2xx from url, the server's readiness endpoint.
