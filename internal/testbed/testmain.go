@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
@@ -84,14 +85,10 @@ func stopShared() error {
 	return shared.cluster.Stop()
 }
 
-// InCI tells whether the tests run in CI (CI=true), where missing prerequisites fail
-// instead of skipping.
-func InCI() bool { return os.Getenv("CI") == "true" }
-
 // skipOrFail skips locally and fails in CI: CI must never skip the bed's tests silently.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if InCI() {
+	if proc.InCI() {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)

@@ -74,11 +74,16 @@ func isExecutable(path string) bool {
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
-// InCI reports whether the tests run in CI (env CI=true), where missing binaries fail
-// the tests instead of skipping them.
+// InCI reports whether the tests run in CI, where missing binaries, root or a bed fail the
+// tests instead of skipping them. It is the one reading of the CI variable: unset, empty or
+// false-like (0, false, no, off, any case) is not CI; any other value (true, 1, yes, or a
+// CI system's name) is.
 func InCI() bool {
-	v, err := strconv.ParseBool(strings.TrimSpace(os.Getenv("CI")))
-	return err == nil && v
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("CI"))) {
+	case "", "0", "false", "f", "no", "n", "off":
+		return false
+	}
+	return true
 }
 
 // RequireBinary returns the path of a binary the test needs. When it is missing the test

@@ -241,13 +241,18 @@ func TestRequireBinary(t *testing.T) {
 	p, err := LookBinary("sh")
 	require.NoError(t, err)
 	assert.Equal(t, p, RequireBinary(t, "sh"))
-	for name, ci := range map[string]string{"local skips": "", "CI fails": "true"} {
+	for name, tc := range map[string]struct {
+		ci    string
+		fails bool
+	}{
+		"local skips": {"", false}, "CI fails": {"true", true}, "CI=1 fails": {"1", true}, "CI=false skips": {"false", false},
+	} {
 		t.Run(name, func(t *testing.T) {
-			t.Setenv("CI", ci)
+			t.Setenv("CI", tc.ci)
 			rec := &recordingTB{TB: t}
 			RequireBinary(rec, "no-such-binary-picluster")
-			assert.Equal(t, ci == "", rec.skipped)
-			assert.Equal(t, ci != "", rec.failed)
+			assert.Equal(t, !tc.fails, rec.skipped)
+			assert.Equal(t, tc.fails, rec.failed)
 		})
 	}
 }
@@ -288,4 +293,22 @@ func testNetNS(t *testing.T) string {
 	require.NoError(t, err, "ip netns add: %s", out)
 	t.Cleanup(func() { _ = exec.Command(ip, "netns", "delete", name).Run() })
 	return name
+}
+
+func TestInCI(t *testing.T) {
+	tests := map[string]bool{
+		"": false, " ": false, "0": false, "false": false, "FALSE": false, "no": false, "off": false,
+		"true": true, "1": true, "yes": true, "True": true, "woodpecker": true,
+	}
+	for value, want := range tests {
+		t.Run(strconv.Quote(value), func(t *testing.T) {
+			t.Setenv("CI", value)
+			assert.Equal(t, want, InCI())
+		})
+	}
+	t.Run("unset", func(t *testing.T) {
+		t.Setenv("CI", "x")
+		require.NoError(t, os.Unsetenv("CI"))
+		assert.False(t, InCI())
+	})
 }
