@@ -98,6 +98,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 // package's TestMain). Without built binaries it skips the test locally and fails it in CI.
 func Require(t testing.TB) *Cluster {
 	t.Helper()
+	proc.SkipServersUnderShort(t, "the test bed")
 	shared.once.Do(func() {
 		o := shared.opts
 		if o.Logf == nil {
@@ -178,6 +179,7 @@ func (c *Cluster) Namespace(t testing.TB) string {
 // their own. Without a build it skips the test locally and fails it in CI.
 func RequireBinaries(t testing.TB) string {
 	t.Helper()
+	proc.SkipServersUnderShort(t, "test beds")
 	dir, err := BinDir()
 	if errors.Is(err, ErrNotBuilt) {
 		skipOrFail(t, "test bed: %v", err)

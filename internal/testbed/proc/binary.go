@@ -114,3 +114,13 @@ func RequireRoot(t testing.TB, why string) {
 	}
 	t.Skipf("needs root for %s; skipping", why)
 }
+
+// SkipServersUnderShort skips a test that starts real servers when it runs under -short:
+// `make unit` (go test -short) starts no server at all, also in CI. Every server starter
+// of the bench (servers.*T, testbed.Require*) calls it, so tests get it for free.
+func SkipServersUnderShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %s; skipped under -short", what)
+	}
+}

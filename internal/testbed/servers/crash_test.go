@@ -22,6 +22,7 @@ func TestCrashedTestLeavesNoServers(t *testing.T) {
 		crashHelper()
 		return
 	}
+	proc.SkipServersUnderShort(t, "every server")
 	proc.RequireRoot(t, "sshd and postgres as its own user")
 	for _, b := range []string{"prometheus", "alertmanager", "postgres", "sshd"} {
 		proc.RequireBinary(t, b)

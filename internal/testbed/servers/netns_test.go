@@ -19,6 +19,7 @@ import (
 // TestServersInNetNS runs every server inside a network namespace of its own address, as
 // the cluster test bed does, and reaches each from the host over a veth pair.
 func TestServersInNetNS(t *testing.T) {
+	proc.SkipServersUnderShort(t, "every server in a network namespace")
 	proc.RequireRoot(t, "network namespaces")
 	addr := testNetwork(t)
 	own, err := os.Readlink("/proc/self/ns/net")

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
@@ -11,6 +12,7 @@ import (
 // missing binaries (or root for a network namespace) skip the test, or fail it when CI=true.
 func prepareT(t testing.TB, o Options, binaries ...string) (Options, context.Context, context.CancelFunc) {
 	t.Helper()
+	proc.SkipServersUnderShort(t, "a real server ("+strings.Join(binaries, ", ")+")")
 	for _, b := range binaries {
 		proc.RequireBinary(t, b)
 	}
@@ -78,6 +80,7 @@ func PostgresT(t testing.TB, o Options, database, password string) *Postgres {
 // root (skipped locally, failed in CI otherwise).
 func NAST(t testing.TB, o Options) *NAS {
 	t.Helper()
+	proc.SkipServersUnderShort(t, "sshd")
 	proc.RequireRoot(t, "sshd")
 	o, ctx, cancel := prepareT(t, o, "sshd", "ssh-keygen", "ssh", "rsync")
 	defer cancel()
