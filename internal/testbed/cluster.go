@@ -50,6 +50,10 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// SkipCRDs leaves the generated CRDs out.
 	SkipCRDs bool
+	// BeforeStart, when set, is called with each control-plane server's name (etcd,
+	// kube-apiserver, kwok) and the ports chosen for it, before each attempt to start it:
+	// tests take a port there to make the start lose a race.
+	BeforeStart func(server string, ports []int)
 }
 
 // Cluster is a running bed. Stop it with Stop (idempotent).

@@ -59,6 +59,7 @@ func (c *Cluster) startEtcd(ctx context.Context) (string, error) {
 	_, ports, err := proc.StartOnPorts(ctx, proc.PortStart{
 		Name: "etcd", N: 2,
 		Start: func(ports []int) (*proc.Process, error) {
+			c.beforeStart("etcd", ports)
 			// A failed attempt may have written the old peer URL into the data.
 			if err := resetDir(c.etcdDir); err != nil {
 				return nil, err
@@ -85,6 +86,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, files map[string]string, e
 	_, _, err := proc.StartOnPorts(ctx, proc.PortStart{
 		Name: "kube-apiserver",
 		Start: func(ports []int) (*proc.Process, error) {
+			c.beforeStart("kube-apiserver", ports)
 			if err := c.connect("https://127.0.0.1:" + strconv.Itoa(ports[0])); err != nil {
 				return nil, err
 			}
@@ -164,6 +166,7 @@ func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error 
 	_, _, err = proc.StartOnPorts(ctx, proc.PortStart{
 		Name: "kwok",
 		Start: func(ports []int) (*proc.Process, error) {
+			c.beforeStart("kwok", ports)
 			port := strconv.Itoa(ports[0])
 			kwok, err = c.startProcess("kwok",
 				"--config="+cfgFile, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
@@ -177,6 +180,13 @@ func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error 
 		},
 	})
 	return err
+}
+
+// beforeStart calls Options.BeforeStart when set.
+func (c *Cluster) beforeStart(server string, ports []int) {
+	if c.opts.BeforeStart != nil {
+		c.opts.BeforeStart(server, ports)
+	}
 }
 
 // waitReady runs wait bounded by startTimeout.

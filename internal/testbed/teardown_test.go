@@ -3,11 +3,13 @@ package testbed_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +145,37 @@ func TestPanicLeavesNoProcessAndTheNextBedCleansUp(t *testing.T) {
 	assert.Contains(t, removed, etcdDir)
 	assert.NoDirExists(t, etcdDir)
 	assert.Empty(t, testbed.NetworkLeftovers(slot))
+}
+
+// TestStartSurvivesLostPortRaces takes the first ports chosen for etcd, kube-apiserver and
+// kwok before each starts, as another process may: each loses the race once, is started
+// again on fresh ports, and the bed works on ports that are its own.
+func TestStartSurvivesLostPortRaces(t *testing.T) {
+	bin := testbed.RequireBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	attempts := map[string][][]int{}
+	c, err := testbed.Start(ctx, testbed.Options{BinDir: bin, BeforeStart: func(server string, ports []int) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[server] = append(attempts[server], ports)
+		if len(attempts[server]) > 1 {
+			return
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(ports[0]))
+		require.NoError(t, err, "take %s's port %d", server, ports[0])
+		t.Cleanup(func() { _ = l.Close() })
+	}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop() })
+	for _, server := range []string{"etcd", "kube-apiserver", "kwok"} {
+		require.Len(t, attempts[server], 2, "%s: one lost race, one start", server)
+		assert.NotEqual(t, attempts[server][0], attempts[server][1], "%s restarted on fresh ports", server)
+	}
+	assert.Equal(t, "https://127.0.0.1:"+strconv.Itoa(attempts["kube-apiserver"][1][0]), c.Server)
+	v, err := c.Client.Discovery().ServerVersion()
+	require.NoError(t, err)
+	assert.Equal(t, c.KubeVersion, v.GitVersion)
+	// Start waited for the node to be Ready: kwok runs it from its second port.
 }
