@@ -221,8 +221,7 @@ func TestBackupScriptFailuresUploadNothing(t *testing.T) {
 	// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
 	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n[ \"$1\" != --version ] || exec "+pgDump+
 		" --version\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
-	closed, err := proc.FreePort()
-	require.NoError(t, err)
+	closed := proc.ClosedPort(t)
 	closedRSH := regexp.MustCompile(`-p \d+`).ReplaceAllString(b.nas.RsyncRSH(), "-p "+strconv.Itoa(closed))
 
 	tests := map[string]struct {

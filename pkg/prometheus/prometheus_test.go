@@ -18,8 +18,7 @@ import (
 // TestAgainstRealPrometheus asks a real Prometheus (it scrapes itself and a port
 // where nothing listens) for targets, rules and series.
 func TestAgainstRealPrometheus(t *testing.T) {
-	port, err := proc.FreePort()
-	require.NoError(t, err)
+	port := proc.ClosedPort(t)
 	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
 - job_name: self

@@ -233,10 +233,8 @@ func PostAlerts(t testing.TB, url string, labelSets ...map[string]string) {
 	require.NoError(t, Client(t, url).PostAlerts(context.Background(), alerts))
 }
 
-// ClosedURL is an http URL on which nothing listens.
+// ClosedURL is an http URL on which nothing listens (nor can, until the test ends).
 func ClosedURL(t testing.TB) string {
 	t.Helper()
-	port, err := proc.FreePort()
-	require.NoError(t, err)
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
+	return fmt.Sprintf("http://127.0.0.1:%d", proc.ClosedPort(t))
 }

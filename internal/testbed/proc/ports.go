@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"testing"
 	"time"
 )
 
@@ -241,4 +243,32 @@ func socketInodes(pid int) []string {
 		}
 	}
 	return out
+}
+
+// ClosedPort returns a port of 127.0.0.1 on which nothing listens for the rest of the test:
+// it holds a socket bound to the port without listening (and without SO_REUSEADDR), so
+// every connection is refused and no other process can bind the port until the test ends.
+// A port that FreePort found free could be taken by another process meanwhile.
+func ClosedPort(t testing.TB) int {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("closed port: socket: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("closed port: bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("closed port: getsockname: %v", err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	handedOut.Lock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
+	}
+	handedOut.ports[port] = true
+	handedOut.Unlock()
+	return port
 }

@@ -164,3 +164,12 @@ func TestStartOnPortsDoesNotRetryOtherFailures(t *testing.T) {
 	assert.Contains(t, err.Error(), "broken config", "the error carries the log's end")
 	assert.Equal(t, 1, attempts)
 }
+
+func TestClosedPortRefusesAndCannotBeTaken(t *testing.T) {
+	port := ClosedPort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	_, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.ErrorContains(t, err, "connection refused")
+	_, err = net.Listen("tcp", addr)
+	require.ErrorContains(t, err, "address already in use", "no other server can take it")
+}

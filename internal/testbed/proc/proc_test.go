@@ -160,9 +160,8 @@ func TestWaitHTTP(t *testing.T) {
 	defer srv.Close()
 	require.NoError(t, WaitHTTP(ctxT(t, 5*time.Second), srv.URL))
 
-	port, err := FreePort()
-	require.NoError(t, err)
-	err = WaitHTTP(ctxT(t, 200*time.Millisecond), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
+	port := ClosedPort(t)
+	err := WaitHTTP(ctxT(t, 200*time.Millisecond), "http://127.0.0.1:"+strconv.Itoa(port)+"/")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "connection refused")
 }

@@ -19,8 +19,7 @@ import (
 // listens, and returns the global flags with Prometheus and Alertmanager URLs.
 func unreachable(t *testing.T, promURL, amURL string) []string {
 	t.Helper()
-	closed, err := proc.FreePort()
-	require.NoError(t, err)
+	closed := proc.ClosedPort(t)
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "kubeconfig")
 	require.NoError(t, os.WriteFile(kc, []byte(fmt.Sprintf(`apiVersion: v1

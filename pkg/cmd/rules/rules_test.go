@@ -45,8 +45,7 @@ const brokenRule = `  - record: broken:up
 
 func startPrometheus(t *testing.T, rules string) *servers.Prometheus {
 	t.Helper()
-	closed, err := proc.FreePort()
-	require.NoError(t, err)
+	closed := proc.ClosedPort(t)
 	p := servers.PrometheusT(t, servers.Options{}, "", nil)
 	cfg := servers.UpAndDownConfig(p, closed)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -38,8 +38,7 @@ func run(t testing.TB, args ...string) (string, string, int) {
 // nothing listens (down), and waits until both were scraped.
 func startPrometheus(t *testing.T) *servers.Prometheus {
 	t.Helper()
-	closed, err := proc.FreePort()
-	require.NoError(t, err)
+	closed := proc.ClosedPort(t)
 	p := servers.PrometheusT(t, servers.Options{}, "", nil)
 	cfg := servers.UpAndDownConfig(p, closed)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -119,8 +118,7 @@ func TestTargetsJSON(t *testing.T) {
 }
 
 func TestTargetsConnectionFailures(t *testing.T) {
-	closed, err := proc.FreePort()
-	require.NoError(t, err)
+	closed := proc.ClosedPort(t)
 	// A server that accepts connections and never answers.
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
