@@ -86,10 +86,19 @@ func InCI() bool {
 	return true
 }
 
+// serverBinaries are servers: a test that requires one starts it, so it skips under -short.
+var serverBinaries = map[string]bool{
+	"prometheus": true, "alertmanager": true, "prometheus-alertmanager": true, "postgres": true, "sshd": true,
+}
+
 // RequireBinary returns the path of a binary the test needs. When it is missing the test
-// is skipped, or fails when CI=true (CI must never skip).
+// is skipped, or fails when CI=true (CI must never skip). A server binary also skips the
+// test under -short (see SkipServersUnderShort).
 func RequireBinary(t testing.TB, name string) string {
 	t.Helper()
+	if serverBinaries[name] {
+		SkipServersUnderShort(t, name)
+	}
 	p, err := LookBinary(name)
 	if err == nil {
 		return p
