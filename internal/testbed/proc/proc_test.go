@@ -2,6 +2,7 @@ package proc
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -310,4 +311,18 @@ func TestInCI(t *testing.T) {
 		require.NoError(t, os.Unsetenv("CI"))
 		assert.False(t, InCI())
 	})
+}
+
+func TestServerBinariesSkipUnderShort(t *testing.T) {
+	if !testing.Short() {
+		require.NoError(t, flag.Set("test.short", "true"))
+		t.Cleanup(func() { _ = flag.Set("test.short", "false") })
+	}
+	for name, skips := range map[string]bool{"prometheus": true, "alertmanager": true, "postgres": true, "sshd": true, "sh": false} {
+		t.Run(name, func(t *testing.T) {
+			rec := &recordingTB{TB: t}
+			RequireBinary(rec, name)
+			assert.Equal(t, skips, rec.skipped)
+		})
+	}
 }
