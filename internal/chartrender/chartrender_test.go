@@ -26,9 +26,10 @@ spec:
 	return hr
 }
 
-// The glue around Flux's merge: valuesFrom in order, a targetPath set after the inline
-// values (so it wins over them), a missing optional source skipped, a missing required
-// one an error in Flux's words.
+// The glue around Flux's merge: valuesFrom in order, a targetPath written into the
+// values merged so far, then the inline values merged once more at the end (so an
+// inline list replaces a list a targetPath wrote into), a missing optional source
+// skipped, a missing required one an error in Flux's words.
 func TestValuesMergesAsHelmController(t *testing.T) {
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "base", Namespace: "mon"},
 		Data: map[string]string{"values.yaml": "a: {list: [1, 2], keep: x}\nb: from-configmap\n"}}
@@ -38,6 +39,7 @@ func TestValuesMergesAsHelmController(t *testing.T) {
   valuesFrom:
   - {kind: ConfigMap, name: base}
   - {kind: Secret, name: url, valuesKey: u, targetPath: "a.list[1]"}
+  - {kind: Secret, name: url, valuesKey: u, targetPath: "c.l[1].url"}
   - {kind: ConfigMap, name: absent, optional: true}
   values:
     a: {list: [9]}
@@ -46,8 +48,9 @@ func TestValuesMergesAsHelmController(t *testing.T) {
 	got, err := Values(context.Background(), ObjectClient(cm, sec), hr)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{
-		"a": map[string]any{"list": []any{float64(9), "https://example.test/hook"}, "keep": "x"},
+		"a": map[string]any{"list": []any{float64(9)}, "keep": "x"},
 		"b": "inline",
+		"c": map[string]any{"l": []any{nil, map[string]any{"url": "https://example.test/hook"}}},
 	}, normalize(t, got))
 
 	hr = helmRelease(t, `
@@ -55,7 +58,7 @@ func TestValuesMergesAsHelmController(t *testing.T) {
   - {kind: ConfigMap, name: absent}
 `)
 	_, err = Values(context.Background(), ObjectClient(), hr)
-	require.ErrorContains(t, err, "ConfigMap 'mon/absent'")
+	require.ErrorContains(t, err, "could not resolve ConfigMap chart values reference 'mon/absent'")
 }
 
 // normalize round-trips through JSON so numbers compare alike.

@@ -18,6 +18,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// KubeVersion is the Kubernetes version the chart is rendered for: the one the project
+// builds against (k8s.io/client-go v0.37). helm-controller asks the cluster; Helm's
+// own default in a test binary (v1.20) is older than the chart accepts.
+const KubeVersion = "v1.37.2"
+
 // Chart is a chart archive (or directory) to render.
 type Chart struct {
 	path  string
@@ -75,6 +80,11 @@ func (c *Chart) Render(ctx context.Context, release, namespace string, values ma
 		return fail(err)
 	}
 	caps := common.DefaultCapabilities.Copy()
+	kv, err := common.ParseKubeVersion(KubeVersion)
+	if err != nil {
+		return fail(err)
+	}
+	caps.KubeVersion = *kv
 	if ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
 		return fail(fmt.Errorf("chart requires kubeVersion %s, not %s", ch.Metadata.KubeVersion, caps.KubeVersion.Version))
 	}

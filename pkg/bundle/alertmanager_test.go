@@ -3,15 +3,12 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/picluster/kubectl-picluster/internal/chartrender"
+	"github.com/picluster/kubectl-picluster/internal/charts"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
@@ -92,9 +91,9 @@ func TestAlertmanagerConfigRoutes(t *testing.T) {
 }
 
 // The HelmRelease gets Alertmanager's config from the values ConfigMap and the
-// webhook URL from the Secret, at a targetPath inside that config. This replays
-// Flux's merge: the ConfigMap's values, then the Secret's value at targetPath,
-// and checks the result is exactly the config amtool checked, with the real URL.
+// webhook URL from the Secret, at a targetPath inside that config. Merged by Flux's
+// own chartutil (as helm-controller merges), the values hold exactly the config amtool
+// checked, with the Secret's URL.
 func TestHelmReleaseGetsWebhookIntoDiscordReceiver(t *testing.T) {
 	s := settings.Default()
 	objs, err := Render(s, Monitoring)
@@ -105,16 +104,14 @@ func TestHelmReleaseGetsWebhookIntoDiscordReceiver(t *testing.T) {
 	assert.Equal(t, s.Monitoring.DiscordSecret.Name, vf["name"])
 	assert.Equal(t, s.Monitoring.DiscordSecret.Key, vf["valuesKey"])
 
-	var values map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(alertmanagerValues(t, objs)), &values))
-	const url = "https://discord.com/api/webhooks/123/secret-token"
-	setValuesPath(t, values, vf["targetPath"].(string), url)
-
+	ch, err := chartrender.Load(charts.Locate(t, charts.KubePrometheusStack))
+	require.NoError(t, err)
+	cr := renderObjects(t, ch, objs, s, throwawayWebhook)
 	want, err := AlertmanagerConfig(s)
 	require.NoError(t, err)
 	var wantCfg map[string]any
-	require.NoError(t, yaml.Unmarshal([]byte(strings.Replace(want, PlaceholderWebhookURL, url, 1)), &wantCfg))
-	assert.Equal(t, wantCfg, values["alertmanager"].(map[string]any)["config"])
+	require.NoError(t, yaml.Unmarshal([]byte(strings.Replace(want, PlaceholderWebhookURL, throwawayWebhook, 1)), &wantCfg))
+	assert.Equal(t, wantCfg, cr.values["alertmanager"].(map[string]any)["config"])
 
 	hr := find(t, objs, "HelmRelease", s.Monitoring.HelmRelease)
 	_, found, _ := unstructured.NestedFieldNoCopy(hr.Object, "spec", "values", "alertmanager", "config")
@@ -126,13 +123,14 @@ func TestHelmReleaseGetsWebhookIntoDiscordReceiver(t *testing.T) {
 	assert.Equal(t, "external-secrets.io/v1", find(t, objs, "ExternalSecret", s.Monitoring.DiscordSecret.Name).GetAPIVersion())
 }
 
-// A real Alertmanager 0.25 runs the rendered config and notifies a fake Discord:
+// A real Alertmanager runs the config the chart renders (the Secret Alertmanager
+// mounts, with the fake Discord's URL as the webhook) and notifies the fake Discord:
 // the message holds the alert name, severity, instance, description and runbook.
 func TestDiscordNotificationIsReadable(t *testing.T) {
 	discord := newFakeDiscord(t)
-	cfg, err := AlertmanagerConfig(settings.Default())
+	cfg, err := renderChart(t, settings.Default(), discord.URL).rendered.AlertmanagerConfig()
 	require.NoError(t, err)
-	cfg = strings.Replace(cfg, PlaceholderWebhookURL, discord.URL, 1)
+	require.Contains(t, cfg, "group_wait: 30s")
 	cfg = strings.Replace(cfg, "group_wait: 30s", "group_wait: 1s", 1)
 	am := servers.AlertmanagerT(t, servers.Options{}, cfg)
 
@@ -242,34 +240,4 @@ func discordValuesFrom(t *testing.T, objs []*unstructured.Unstructured) map[stri
 	}
 	require.FailNow(t, "no HelmRelease rendered")
 	return nil
-}
-
-var pathPart = regexp.MustCompile(`^([^\[\]]+)(?:\[(\d+)\])?$`)
-
-// setValuesPath sets a Helm --set style path (a.b[1].c) in values, which must exist
-// down to the last key, as it does when Flux writes the Secret into our config.
-func setValuesPath(t *testing.T, values map[string]any, path, value string) {
-	t.Helper()
-	parts := strings.Split(path, ".")
-	cur := values
-	for i, p := range parts {
-		m := pathPart.FindStringSubmatch(p)
-		require.NotNil(t, m, "path part %q", p)
-		if i == len(parts)-1 {
-			require.Empty(t, m[2])
-			cur[m[1]] = value
-			return
-		}
-		next, ok := cur[m[1]]
-		require.True(t, ok, "values have no %s (path %s)", m[1], path)
-		if m[2] != "" {
-			list, ok := next.([]any)
-			require.True(t, ok, "%s is not a list", m[1])
-			idx, _ := strconv.Atoi(m[2])
-			require.Less(t, idx, len(list), "%s[%d] does not exist", m[1], idx)
-			next = list[idx]
-		}
-		cur, ok = next.(map[string]any)
-		require.True(t, ok, fmt.Sprintf("%s is not a mapping", p))
-	}
 }
