@@ -4,18 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/picluster/kubectl-picluster/internal/chartrender"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/pkg/check"
 )
@@ -102,9 +101,10 @@ func (si *standIns) setReady(ctx context.Context, gvr schema.GroupVersionResourc
 }
 
 // playHelmController "installs" every HelmRelease of kube-prometheus-stack into the
-// bed: it resolves the values exactly as Flux does (valuesFrom in order, a
-// targetPath writing one value, spec.values last), loads the resulting
-// alertmanager.config into the bed's real Alertmanager, applies the few chart objects
+// bed: it merges the values with Flux's chartutil and renders the real chart
+// (../shared/charts, see internal/charts), loads the Alertmanager config Secret the
+// chart renders into the bed's real Alertmanager, keeps the chart's Prometheus object
+// for the prometheus-operator stand-in, applies the few chart objects
 // the bed needs (the Watchdog rule, kube-state-metrics, ServiceMonitors for Prometheus
 // and Alertmanager), and marks the HelmRelease Ready. A values source that cannot be
 // read leaves it not Ready, as Flux would.
@@ -129,7 +129,7 @@ func (si *standIns) releaseKubePrometheusStack(ctx context.Context, log *passLog
 		log.saw(roleHelm, "HelmRelease %s (chart %s) left alone: only %s in namespace %s has servers in the bed", ref(hr), chart, kubePrometheusStack, testbed.MonitoringNamespace)
 		return nil
 	}
-	amConfig, sources, err := si.renderAlertmanagerConfig(ctx, hr)
+	rel, sources, err := si.renderRelease(ctx, hr)
 	if err != nil {
 		msg := err.Error() + standInNote
 		if cond, _ := readyCondition(hr); cond != nil && cond["status"] == "False" && cond["message"] == msg {
@@ -142,12 +142,13 @@ func (si *standIns) releaseKubePrometheusStack(ctx context.Context, log *passLog
 		log.did(roleHelm, "HelmRelease %s not Ready: %v", ref(hr), err)
 		return nil
 	}
-	if amConfig != si.amLoaded {
-		if err := si.mon.Alertmanager.Reload(ctx, amConfig); err != nil {
+	si.prometheus = rel.prometheus
+	if rel.alertmanager != si.amLoaded {
+		if err := si.mon.Alertmanager.Reload(ctx, rel.alertmanager); err != nil {
 			return fmt.Errorf("load the rendered config into Alertmanager: %w", err)
 		}
-		si.amLoaded = amConfig
-		log.did(roleHelm, "HelmRelease %s: Alertmanager config rendered from %s and loaded into the bed's Alertmanager (Discord = the local stand-in; URL never shown)", ref(hr), sources)
+		si.amLoaded = rel.alertmanager
+		log.did(roleHelm, "HelmRelease %s: Alertmanager config rendered from %s by the chart and loaded into the bed's Alertmanager (Discord = the local stand-in; URL never shown)", ref(hr), sources)
 	} else {
 		log.saw(roleHelm, "HelmRelease %s: Alertmanager runs the config rendered from %s", ref(hr), sources)
 	}
@@ -173,117 +174,70 @@ func (si *standIns) releaseKubePrometheusStack(ctx context.Context, log *passLog
 	return nil
 }
 
-// valuesReference is one entry of a HelmRelease's spec.valuesFrom.
-type valuesReference struct {
-	Kind       string `json:"kind"`
-	Name       string `json:"name"`
-	ValuesKey  string `json:"valuesKey"`
-	TargetPath string `json:"targetPath"`
-	Optional   bool   `json:"optional"`
+// release is what the chart rendered for one HelmRelease's merged values.
+type release struct {
+	valuesHash   string
+	alertmanager string                     // alertmanager.yaml of the config Secret
+	prometheus   *unstructured.Unstructured // the Prometheus object
 }
 
-// renderAlertmanagerConfig resolves the HelmRelease's values and returns the
-// alertmanager.config they hold, as Alertmanager YAML, and a description of the
-// sources for the log. It refuses a Discord webhook that is not the local stand-in.
-func (si *standIns) renderAlertmanagerConfig(ctx context.Context, hr *unstructured.Unstructured) (string, string, error) {
-	var spec struct {
-		ValuesFrom []valuesReference `json:"valuesFrom"`
-		Values     map[string]any    `json:"values"`
-	}
-	raw, _, _ := unstructured.NestedMap(hr.Object, "spec")
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
-		return "", "", fmt.Errorf("read HelmRelease %s: %w", ref(hr), err)
-	}
-	values, sources, err := resolveValues(spec.ValuesFrom, spec.Values, func(vf valuesReference) (string, error) {
-		return si.valuesSource(ctx, hr.GetNamespace(), vf)
-	})
+// renderRelease merges the HelmRelease's values with Flux's own chartutil (the
+// function helm-controller calls, reading the bed's ConfigMaps and Secrets) and renders
+// kube-prometheus-stack with Helm's SDK; a render is reused while the values stay the
+// same. It returns the release and the values sources, for the log. It refuses a
+// Discord webhook that is not the local stand-in.
+func (si *standIns) renderRelease(ctx context.Context, hr *unstructured.Unstructured) (*release, string, error) {
+	values, err := chartrender.Values(ctx, si.flux, hr)
 	if err != nil {
-		return "", "", err
+		return nil, "", err
 	}
-	cfg, ok := nestedMap(values, "alertmanager", "config")
-	if !ok {
-		return "", "", errors.New("the values hold no alertmanager.config")
+	sources := valuesSources(hr)
+	b, err := json.Marshal(values)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode the values of HelmRelease %s: %w", ref(hr), err)
+	}
+	key := hashOf(ref(hr), string(b))
+	if r := si.releases[ref(hr)]; r != nil && r.valuesHash == key {
+		return r, sources, nil
+	}
+	name, err := chartrender.ReleaseName(hr)
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := si.chart.Render(ctx, name, chartrender.ReleaseNamespace(hr), values)
+	if err != nil {
+		return nil, "", err
+	}
+	am, err := out.AlertmanagerConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(am), &cfg); err != nil {
+		return nil, "", fmt.Errorf("read the rendered alertmanager.yaml: %w", err)
 	}
 	if err := si.onlyLocalDiscord(cfg); err != nil {
-		return "", "", err
+		return nil, "", err
 	}
-	out, err := yaml.Marshal(cfg)
+	prom, err := out.Prometheus()
 	if err != nil {
-		return "", "", fmt.Errorf("write alertmanager.config: %w", err)
+		return nil, "", err
 	}
-	return string(out), joinAnd(sources), nil
+	r := &release{valuesHash: key, alertmanager: am, prometheus: prom}
+	si.releases[ref(hr)] = r
+	return r, sources, nil
 }
 
-// resolveValues merges a HelmRelease's values as Flux does: each valuesFrom source in
-// order (a whole YAML document merged in, or with targetPath one value set at that
-// path), then spec.values last. read fetches one source; a missing optional source
-// is skipped. It also returns the sources used, for the log.
-func resolveValues(valuesFrom []valuesReference, specValues map[string]any, read func(valuesReference) (string, error)) (map[string]any, []string, error) {
-	values := map[string]any{}
-	var sources []string
-	for _, vf := range valuesFrom {
-		data, err := read(vf)
-		if err != nil {
-			if vf.Optional {
-				continue
-			}
-			return nil, nil, err
+// valuesSources names a HelmRelease's values sources in merge order, for the log.
+func valuesSources(hr *unstructured.Unstructured) string {
+	var out []string
+	refs, _, _ := unstructured.NestedSlice(hr.Object, "spec", "valuesFrom")
+	for _, r := range refs {
+		if m, ok := r.(map[string]any); ok {
+			out = append(out, fmt.Sprintf("%v %v", m["kind"], m["name"]))
 		}
-		sources = append(sources, vf.Kind+" "+vf.Name)
-		if vf.TargetPath != "" {
-			if err := setTargetPath(values, vf.TargetPath, data); err != nil {
-				return nil, nil, fmt.Errorf("%s %s: %w", vf.Kind, vf.Name, err)
-			}
-			continue
-		}
-		var doc map[string]any
-		if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
-			return nil, nil, fmt.Errorf("%s %s key %s is not YAML values: %w", vf.Kind, vf.Name, vf.ValuesKey, err)
-		}
-		values = mergeValues(values, doc)
 	}
-	values = mergeValues(values, specValues)
-	return values, append(sources, "spec.values"), nil
-}
-
-// valuesSource reads one valuesFrom entry, the way Flux words its errors.
-func (si *standIns) valuesSource(ctx context.Context, ns string, vf valuesReference) (string, error) {
-	key := vf.ValuesKey
-	if key == "" {
-		key = "values.yaml"
-	}
-	var data map[string]string
-	switch vf.Kind {
-	case "ConfigMap":
-		cm, err := si.kube.CoreV1().ConfigMaps(ns).Get(ctx, vf.Name, metav1.GetOptions{})
-		if err != nil {
-			return "", fmt.Errorf("could not resolve ConfigMap chart values reference '%s/%s' with key '%s': %w", ns, vf.Name, key, notFoundOr(err))
-		}
-		data = cm.Data
-	case "Secret":
-		sec, err := si.kube.CoreV1().Secrets(ns).Get(ctx, vf.Name, metav1.GetOptions{})
-		if err != nil {
-			return "", fmt.Errorf("could not resolve Secret chart values reference '%s/%s' with key '%s': %w", ns, vf.Name, key, notFoundOr(err))
-		}
-		data = map[string]string{}
-		for k, v := range sec.Data {
-			data[k] = string(v)
-		}
-	default:
-		return "", fmt.Errorf("valuesFrom kind %q is neither ConfigMap nor Secret", vf.Kind)
-	}
-	v, ok := data[key]
-	if !ok {
-		return "", fmt.Errorf("missing key '%s' in %s '%s/%s'", key, vf.Kind, ns, vf.Name)
-	}
-	return v, nil
-}
-
-func notFoundOr(err error) error {
-	if apierrors.IsNotFound(err) {
-		return errors.New("not found")
-	}
-	return err
+	return joinAnd(append(out, "spec.values"))
 }
 
 // onlyLocalDiscord refuses any discord_configs webhook_url that the local Discord

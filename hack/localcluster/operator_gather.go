@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/picluster/kubectl-picluster/internal/chartrender"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/pkg/check"
@@ -48,9 +49,8 @@ type serviceMonitorSpec struct {
 	} `json:"endpoints"`
 }
 
-// playPrometheusOperator does what prometheus-operator does for the chart's
-// Prometheus (which selects every ServiceMonitor and PrometheusRule, as the bundle's
-// HelmRelease asks): one scrape pool per ServiceMonitor endpoint, one rule file per
+// playPrometheusOperator does what prometheus-operator does for the Prometheus object
+// the chart rendered (the ServiceMonitors and PrometheusRules its selectors pick): one scrape pool per ServiceMonitor endpoint, one rule file per
 // PrometheusRule, alerts to the chart's Alertmanager; it reloads the bed's Prometheus
 // when that changed.
 func (si *standIns) playPrometheusOperator(ctx context.Context, log *passLog) error {
@@ -147,6 +147,12 @@ func (si *standIns) gatherPools(ctx context.Context) ([]scrapePool, error) {
 	var pools []scrapePool
 	for i := range list.Items {
 		sm := &list.Items[i]
+		if ok, err := si.selects(ctx, sm); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var spec serviceMonitorSpec
 		raw, _, _ := unstructured.NestedMap(sm.Object, "spec")
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
@@ -237,6 +243,12 @@ func (si *standIns) gatherRuleFiles(ctx context.Context) (map[string]string, []s
 	var names []string
 	for i := range list.Items {
 		pr := &list.Items[i]
+		if ok, err := si.selects(ctx, pr); err != nil || !ok {
+			if err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		groups, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
 		content, err := renderRuleFile(groups)
 		if err != nil {
@@ -247,6 +259,21 @@ func (si *standIns) gatherRuleFiles(ctx context.Context) (map[string]string, []s
 	}
 	sort.Strings(names)
 	return files, names, nil
+}
+
+// selects tells whether the chart's Prometheus object picks obj, by its selectors and
+// namespace selectors as prometheus-operator reads them. Before any release there is no
+// Prometheus object, but the bed's Prometheus runs all the same (pkg/testbed starts
+// it): it then gets every object.
+func (si *standIns) selects(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
+	if si.prometheus == nil {
+		return true, nil
+	}
+	ns, err := si.kube.CoreV1().Namespaces().Get(ctx, obj.GetNamespace(), metav1.GetOptions{})
+	if err != nil {
+		return false, fmt.Errorf("read namespace %s of %s %s: %w", obj.GetNamespace(), obj.GetKind(), ref(obj), err)
+	}
+	return chartrender.Selects(si.prometheus, obj, ns.Labels)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -10,9 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/picluster/kubectl-picluster/internal/chartrender"
+	"github.com/picluster/kubectl-picluster/internal/charts"
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
@@ -43,6 +47,10 @@ type standIns struct {
 	discord  *discordSink
 	vault    *vault
 	servers  []*http.Server
+	// flux reads the HelmReleases' values sources for Flux's chartutil, as
+	// helm-controller's client does; chart is kube-prometheus-stack, rendered for real.
+	flux  client.Client
+	chart *chartrender.Chart
 
 	mu sync.Mutex // one pass at a time; guards the fields below
 	// What the stand-ins last loaded into Prometheus and Alertmanager, so that a pass
@@ -51,6 +59,11 @@ type standIns struct {
 	amLoaded   string
 	// applied is the JSON each object was last applied with, by Kind/namespace/name.
 	applied map[string]string
+	// releases is the last render of each HelmRelease; prometheus is the Prometheus
+	// object the chart rendered (nil before a release), whose selectors the
+	// prometheus-operator stand-in honours.
+	releases   map[string]*release
+	prometheus *unstructured.Unstructured
 }
 
 // passLog writes what one pass did ("playing X: ..."). A quiet pass (the background
@@ -85,7 +98,22 @@ func newStandIns(c *testbed.Cluster, m *testbed.Monitoring, s *settings.Settings
 	if err != nil {
 		return nil, err
 	}
-	si := &standIns{kube: c.Client, dyn: c.Dynamic, settings: s, mon: m, net: bn, applied: map[string]string{}}
+	chartPath, err := charts.Find(charts.KubePrometheusStack)
+	if err != nil {
+		return nil, fmt.Errorf("the helm-controller stand-in renders the real chart: %w", err)
+	}
+	chart, err := chartrender.Load(chartPath)
+	if err != nil {
+		return nil, err
+	}
+	flux, err := client.New(c.Config, client.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("build the client the helm-controller stand-in reads values with: %w", err)
+	}
+	si := &standIns{
+		kube: c.Client, dyn: c.Dynamic, settings: s, mon: m, net: bn, applied: map[string]string{},
+		flux: flux, chart: chart, releases: map[string]*release{},
+	}
 	defer func() {
 		if err != nil {
 			si.Stop()
