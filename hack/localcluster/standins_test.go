@@ -12,11 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
@@ -27,11 +26,8 @@ func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{}))
 // plugin runs kubectl picluster in-process.
 func plugin(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	code := cmd.Execute(ctx, genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, args)
-	return out.String(), errOut.String(), code
+	r := plugintest.Runner{Timeout: 3 * time.Minute}.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // The demo's path, as a test: install the bundle into the bed, let the stand-ins

@@ -1,7 +1,6 @@
 package testbed_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -17,14 +16,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
@@ -38,17 +36,8 @@ func TestMain(m *testing.M) {
 // runPlugin runs `kubectl picluster ARGS` in-process and returns stdout, stderr, exit code.
 func runPlugin(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // default settings, never the user's own
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	if err != nil {
-		errOut.WriteString(err.Error())
-	}
-	return out.String(), errOut.String(), exitcode.Code(err)
+	r := plugintest.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // waitFor polls cond every 100 ms for up to 30 s.

@@ -1,8 +1,6 @@
-package cmd
+package cmd_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,18 +9,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 // run executes the plugin in-process and returns its exit code and streams.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	code := Execute(context.Background(), streams, args)
-	return code, out.String(), errOut.String()
+	r := plugintest.Run(t, args...)
+	return r.Code, r.Stdout, r.Stderr
 }
 
 // noCluster points the plugin at a kubeconfig whose server refuses connections

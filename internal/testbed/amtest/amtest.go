@@ -1,6 +1,6 @@
 // Package amtest helps test the Alertmanager commands against a real Alertmanager:
-// a webhook sink that records notifications, an Alertmanager routed to it, the
-// plugin run in-process, and amtool.
+// a webhook sink that records notifications, an Alertmanager routed to it, and
+// amtool. The plugin itself runs through plugintest.
 package amtest
 
 import (
@@ -12,8 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,13 +21,10 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/stretchr/testify/require"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
 
@@ -143,41 +138,6 @@ func Start(t testing.TB) (*servers.Alertmanager, *Sink) {
 	sink := NewSink(t)
 	am := servers.AlertmanagerT(t, servers.Options{}, Config(sink.URL))
 	return am, sink
-}
-
-// Result is what one run of the plugin printed and returned.
-type Result struct {
-	Stdout, Stderr string
-	Err            error
-	Code           int
-}
-
-// All is everything the run showed: stdout, stderr and the error.
-func (r Result) All() string {
-	s := r.Stdout + r.Stderr
-	if r.Err != nil {
-		s += r.Err.Error()
-	}
-	return s
-}
-
-// Run runs `kubectl picluster ARGS` in-process within a minute. Without --config
-// in args it uses an empty settings file (the defaults), never the machine's own.
-// It is safe to call from several goroutines.
-func Run(t testing.TB, args ...string) Result {
-	t.Helper()
-	if !slices.Contains(args, "--config") {
-		empty := filepath.Join(t.TempDir(), "config.yaml")
-		require.NoError(t, os.WriteFile(empty, nil, 0o600))
-		args = append([]string{"--config", empty}, args...)
-	}
-	var out, errOut bytes.Buffer
-	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	return Result{Stdout: out.String(), Stderr: errOut.String(), Err: err, Code: exitcode.Code(err)}
 }
 
 // Amtool runs amtool against the Alertmanager at url and returns its stdout.

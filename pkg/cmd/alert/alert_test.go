@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -32,7 +33,7 @@ func TestWaitEndToEnd(t *testing.T) {
 	srv, sink := amtest.Start(t)
 	before := counters(t, srv.URL)["webhook"]
 
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s", "--label", "namespace=immich")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s", "--label", "namespace=immich")
 	require.NoError(t, r.Err, r.Stderr)
 	testID := strings.TrimSpace(r.Stdout)
 	require.Regexp(t, `^[0-9a-f]{12}$`, testID, "stdout is the test ID")
@@ -66,7 +67,7 @@ func TestWaitEndToEnd(t *testing.T) {
 
 func TestWaitJSONReport(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s", "-o", "json")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s", "-o", "json")
 	require.NoError(t, r.Err, r.Stderr)
 	var rep am.TestAlertReport
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rep))
@@ -80,7 +81,7 @@ func TestWaitJSONReport(t *testing.T) {
 
 func TestWithoutWait(t *testing.T) {
 	srv, sink := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--resolve-after", "2m", "--severity", "critical", "-l", "team=home")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "test", "--resolve-after", "2m", "--severity", "critical", "-l", "team=home")
 	require.NoError(t, r.Err)
 	testID := strings.TrimSpace(r.Stdout)
 	alerts := amtest.Alerts(t, srv.URL, `test_id="`+testID+`"`)
@@ -101,7 +102,7 @@ func TestWaitFailures(t *testing.T) {
 	}{
 		"silenced": {
 			setup: func(t *testing.T, url string) string {
-				r := amtest.Run(t, "--alertmanager-url", url, "silence", "add", am.TestAlertName, "-d", "1h", "-c", "quiet please", "-a", "dave")
+				r := plugintest.Run(t, "--alertmanager-url", url, "silence", "add", am.TestAlertName, "-d", "1h", "-c", "quiet please", "-a", "dave")
 				require.NoError(t, r.Err)
 				return "silence " + strings.TrimSpace(r.Stdout) + ` (alertname="PiclusterTestAlert", by dave: "quiet please"`
 			},
@@ -131,7 +132,7 @@ func TestWaitFailures(t *testing.T) {
 			if tc.setup != nil {
 				also = tc.setup(t, srv.URL)
 			}
-			r := amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "alert", "test", "--wait", "--timeout", "30s"}, tc.args...)...)
 			require.Error(t, r.Err)
 			assert.Equal(t, tc.code, r.Code, "%v", r.Err)
 			assert.Contains(t, r.Err.Error(), tc.want)
@@ -161,7 +162,7 @@ func TestBadInputPostsNothing(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "alert", "test"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "alert", "test"}, tc.args...)...)
 			require.Error(t, r.Err)
 			assert.Equal(t, exitcode.Usage, r.Code)
 			assert.Contains(t, r.Err.Error(), tc.want)
@@ -169,16 +170,16 @@ func TestBadInputPostsNothing(t *testing.T) {
 			assert.Empty(t, amtest.Alerts(t, srv.URL), "nothing posted")
 		})
 	}
-	r := amtest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "alert", "test", "--wait")
+	r := plugintest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "alert", "test", "--wait")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "cannot reach Alertmanager")
-	r = amtest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "alert", "list")
+	r = plugintest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "alert", "list")
 	assert.Equal(t, exitcode.Usage, r.Code)
 }
 
 func TestList(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "list")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "list")
 	require.NoError(t, r.Err)
 	assert.Empty(t, r.Stdout)
 	assert.Contains(t, r.Stderr, "No alerts")
@@ -187,11 +188,11 @@ func TestList(t *testing.T) {
 		map[string]string{"alertname": "TargetDown", "namespace": "monitoring", "severity": "warning", "job": "node"},
 		map[string]string{"alertname": "ImmichServerDown", "namespace": "immich", "severity": "critical"},
 	)
-	sil := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "TargetDown", "-d", "1h", "-c", "reboot")
+	sil := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "TargetDown", "-d", "1h", "-c", "reboot")
 	require.NoError(t, sil.Err)
 	silID := strings.TrimSpace(sil.Stdout)
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "list")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "list")
 	require.NoError(t, r.Err)
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	require.Len(t, lines, 3)
@@ -199,14 +200,14 @@ func TestList(t *testing.T) {
 	assert.Regexp(t, `^ImmichServerDown\s+active\s+critical\s+.*\s+namespace="immich"$`, lines[1])
 	assert.Regexp(t, `^TargetDown\s+suppressed\s+warning\s+.*\s+job="node",namespace="monitoring"\s+silence `+silID+`$`, lines[2])
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "list", "namespace=immich", "-o", "json")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "list", "namespace=immich", "-o", "json")
 	require.NoError(t, r.Err)
 	var alerts models.GettableAlerts
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &alerts))
 	require.Len(t, alerts, 1)
 	assert.Equal(t, "ImmichServerDown", alerts[0].Labels["alertname"])
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "alert", "list", "job=~(")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "alert", "list", "job=~(")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "invalid matcher")
 }

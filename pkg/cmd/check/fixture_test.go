@@ -1,7 +1,6 @@
 package check_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -18,17 +17,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
 	"github.com/picluster/kubectl-picluster/pkg/check"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
@@ -315,11 +313,8 @@ func (su *setup) args(extra ...string) []string {
 // run runs the plugin in-process and returns stdout, stderr and the exit code.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	code := cmd.Execute(ctx, genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, args)
-	return out.String(), errOut.String(), code
+	r := plugintest.Runner{Timeout: 3 * time.Minute}.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // waitHealthy waits until `check` passes, so the faults start from a healthy setup.

@@ -1,7 +1,6 @@
 package install_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -19,14 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
 )
 
 // result is one run of the plugin.
@@ -38,14 +36,8 @@ type result struct {
 // run runs `kubectl picluster ARGS` in-process with stdin, as main does.
 func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
-	root := cmd.NewRootCmd(streams)
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	code := cmd.Report(&errOut, root.ExecuteContext(ctx))
-	return result{Out: out.String(), Err: errOut.String(), Code: code}
+	r := plugintest.Runner{Stdin: stdin, Timeout: 3 * time.Minute}.Run(t, args...)
+	return result{Out: r.Stdout, Err: r.Stderr, Code: r.Code}
 }
 
 // env is one test's view: its own settings file, namespaces no other test uses, and the

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -30,8 +31,8 @@ func TestStartStatusStop(t *testing.T) {
 		map[string]string{"alertname": "ImmichServerDown", "namespace": "immich"},
 		map[string]string{"alertname": "TargetDown", "namespace": "monitoring"},
 	)
-	run := func(args ...string) amtest.Result {
-		return amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "maintenance"}, args...)...)
+	run := func(args ...string) plugintest.Result {
+		return plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "maintenance"}, args...)...)
 	}
 
 	r := run("status")
@@ -114,10 +115,10 @@ func TestStartStatusStop(t *testing.T) {
 func TestStartLeavesOtherSilencesAlone(t *testing.T) {
 	srv, _ := amtest.Start(t)
 	other := strings.TrimSpace(amtest.Amtool(t, srv.URL, "silence", "add", "namespace=immich", "-c", "someone else's", "-d", "1h"))
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
 	require.NoError(t, r.Err)
 	assert.NotEqual(t, other, strings.TrimSpace(r.Stdout))
-	require.NoError(t, amtest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "stop").Err)
+	require.NoError(t, plugintest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "stop").Err)
 	var active []string
 	for _, s := range am.FilterSilences(amtest.Silences(t, srv.URL), false) {
 		active = append(active, am.SilenceID(s))
@@ -129,7 +130,7 @@ func TestDefaultMatcherFollowsSettings(t *testing.T) {
 	srv, _ := amtest.Start(t)
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("namespaces:\n  immich: photos\n"), 0o600))
-	r := amtest.Run(t, "--config", cfg, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
+	r := plugintest.Run(t, "--config", cfg, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
 	require.NoError(t, r.Err)
 	ws := windows(t, srv.URL)
 	require.Len(t, ws, 1)
@@ -137,7 +138,7 @@ func TestDefaultMatcherFollowsSettings(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("namespaces:\n  imich: photos\n"), 0o600))
-	r = amtest.Run(t, "--config", bad, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
+	r = plugintest.Run(t, "--config", bad, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "namespaces.imich")
 }
@@ -155,7 +156,7 @@ func TestConcurrentStartsLeaveOneWindow(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			r := amtest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
+			r := plugintest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h")
 			ids[i], errs[i] = strings.TrimSpace(r.Stdout), r.Err
 		})
 	}
@@ -170,7 +171,7 @@ func TestConcurrentStartsLeaveOneWindow(t *testing.T) {
 
 func TestBadInputChangesNothing(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	require.NoError(t, amtest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h", "-c", "running").Err)
+	require.NoError(t, plugintest.Run(t, "--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h", "-c", "running").Err)
 	tests := map[string]struct {
 		args []string
 		want string
@@ -187,14 +188,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := amtest.Silences(t, srv.URL)
-			r := amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "maintenance"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "maintenance"}, tc.args...)...)
 			require.Error(t, r.Err)
 			assert.Equal(t, exitcode.Usage, r.Code)
 			assert.Contains(t, r.Err.Error(), tc.want)
 			assert.Equal(t, before, amtest.Silences(t, srv.URL))
 		})
 	}
-	r := amtest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "maintenance", "start", "-d", "1h")
+	r := plugintest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "maintenance", "start", "-d", "1h")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "cannot reach Alertmanager")
 }

@@ -1,7 +1,6 @@
 package rules_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -9,21 +8,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func run(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	code := cmd.Execute(ctx, genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, args)
-	return out.String(), errOut.String(), code
+	r := plugintest.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 const ruleFile = `groups:

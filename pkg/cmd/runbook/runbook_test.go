@@ -1,26 +1,21 @@
-package runbook
+package runbook_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/runbook"
 )
 
-func run(args ...string) (string, error) {
-	var out bytes.Buffer
-	cmd := NewCmdRunbook(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &bytes.Buffer{}})
-	cmd.SetArgs(args)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	return out.String(), err
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	r := plugintest.Run(t, append([]string{"runbook"}, args...)...)
+	return r.Stdout, r.Err
 }
 
 func TestRunbookCommands(t *testing.T) {
@@ -44,7 +39,7 @@ func TestRunbookCommands(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			out, err := run(tc.args...)
+			out, err := run(t, tc.args...)
 			assert.Equal(t, tc.code, exitcode.Code(err), "%v", err)
 			for _, s := range tc.outHas {
 				assert.Contains(t, out, s)
@@ -54,7 +49,7 @@ func TestRunbookCommands(t *testing.T) {
 }
 
 func TestRunbookListJSON(t *testing.T) {
-	out, err := run("list", "-o", "json")
+	out, err := run(t, "list", "-o", "json")
 	require.NoError(t, err)
 	var got []runbook.Runbook
 	require.NoError(t, json.Unmarshal([]byte(out), &got))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -18,11 +19,11 @@ import (
 // through the API, are exactly as before.
 func TestBadInputChangesNothing(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Existing", "-d", "1h", "-c", "kept")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Existing", "-d", "1h", "-c", "kept")
 	require.NoError(t, r.Err)
 	existing := strings.TrimSpace(r.Stdout)
-	expired := strings.TrimSpace(amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Old", "-d", "1h", "-c", "old").Stdout)
-	require.NoError(t, amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", expired).Err)
+	expired := strings.TrimSpace(plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Old", "-d", "1h", "-c", "old").Stdout)
+	require.NoError(t, plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", expired).Err)
 	unknown := "00000000-1111-2222-3333-444444444444"
 	past := time.Now().Add(-time.Hour).Format(time.RFC3339)
 	earlier := time.Now().Add(-2 * time.Hour).Format(time.RFC3339)
@@ -70,7 +71,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := amtest.Silences(t, srv.URL)
-			r := amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "silence"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "silence"}, tc.args...)...)
 			require.Error(t, r.Err)
 			assert.Equal(t, exitcode.Usage, r.Code, "%v", r.Err)
 			assert.Contains(t, r.Err.Error(), tc.want)
@@ -92,7 +93,7 @@ func TestAlertmanagerUnreachable(t *testing.T) {
 		"extend": {"silence", "extend", id, "-d", "1h"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := amtest.Run(t, append([]string{"--alertmanager-url", closed}, args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", closed}, args...)...)
 			require.Error(t, r.Err)
 			assert.Equal(t, exitcode.Usage, r.Code)
 			assert.Contains(t, r.Err.Error(), "cannot reach Alertmanager")

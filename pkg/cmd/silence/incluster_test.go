@@ -11,6 +11,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -22,8 +23,8 @@ import (
 func TestThroughTheAPIServer(t *testing.T) {
 	c, mon := testbed.RequireMonitoring(t)
 	direct := mon.Alertmanager.URL
-	run := func(args ...string) amtest.Result {
-		return amtest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	run := func(args ...string) plugintest.Result {
+		return plugintest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
 	}
 
 	r := run("silence", "add", "ImmichServerDown", "namespace=immich", "-d", "1h", "-c", "through the proxy")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -67,7 +68,7 @@ func TestAdd(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := time.Now()
-			r := amtest.Run(t, append([]string{"--alertmanager-url", srv.URL, "silence", "add"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "silence", "add"}, tc.args...)...)
 			require.NoError(t, r.Err, r.Stderr)
 			id := strings.TrimSpace(r.Stdout)
 			require.NoError(t, am.CheckSilenceID(id), "stdout is the ID alone: %q", r.Stdout)
@@ -87,7 +88,7 @@ func TestAdd(t *testing.T) {
 
 func TestAmtoolSeesOursAndWeSeeAmtools(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", `severity=~"warn.*"`, "namespace=immich", "-d", "1h", "-c", "ours", "-a", "bob")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", `severity=~"warn.*"`, "namespace=immich", "-d", "1h", "-c", "ours", "-a", "bob")
 	require.NoError(t, r.Err)
 	ours := strings.TrimSpace(r.Stdout)
 
@@ -100,7 +101,7 @@ func TestAmtoolSeesOursAndWeSeeAmtools(t *testing.T) {
 	assert.Contains(t, amtest.Amtool(t, srv.URL, "silence", "query", "-q", "namespace=immich"), ours)
 
 	theirs := strings.TrimSpace(amtest.Amtool(t, srv.URL, "silence", "add", "TargetDown", "job=node", "-c", "amtool's", "-a", "carol", "-d", "2h"))
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-o", "json")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-o", "json")
 	require.NoError(t, r.Err)
 	var listed []models.GettableSilence
 	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &listed))
@@ -110,7 +111,7 @@ func TestAmtoolSeesOursAndWeSeeAmtools(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{ours, theirs}, ids)
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list")
 	require.NoError(t, r.Err)
 	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
 	require.Len(t, lines, 3)
@@ -118,25 +119,25 @@ func TestAmtoolSeesOursAndWeSeeAmtools(t *testing.T) {
 	assert.Regexp(t, ours+`\s+severity=~"warn\.\*" namespace="immich"\s+.*\s+bob\s+ours\s+active$`, lines[1], "soonest end first")
 	assert.Regexp(t, theirs+`\s+alertname="TargetDown" job="node"\s+.*\s+carol\s+amtool's\s+active$`, lines[2])
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-q", "alertname=TargetDown")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-q", "alertname=TargetDown")
 	require.NoError(t, r.Err)
 	assert.Equal(t, theirs+"\n", r.Stdout)
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-o", "yaml")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-o", "yaml")
 	require.NoError(t, r.Err)
 	var fromYAML []models.GettableSilence
 	require.NoError(t, yaml.Unmarshal([]byte(r.Stdout), &fromYAML))
 	assert.Len(t, fromYAML, 2)
 
 	// Expired by us, amtool sees it expired; expired by amtool, we list it with --expired.
-	require.NoError(t, amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", ours).Err)
+	require.NoError(t, plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", ours).Err)
 	assert.NotContains(t, amtest.Amtool(t, srv.URL, "silence", "query", "-q"), ours)
 	assert.Contains(t, amtest.Amtool(t, srv.URL, "silence", "query", "-q", "--expired"), ours)
 	amtest.Amtool(t, srv.URL, "silence", "expire", theirs)
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "--expired", "-q")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "--expired", "-q")
 	require.NoError(t, r.Err)
 	assert.ElementsMatch(t, []string{ours, theirs}, strings.Fields(r.Stdout))
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "list")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list")
 	require.NoError(t, r.Err)
 	assert.Empty(t, r.Stdout)
 	assert.Contains(t, r.Stderr, "No active or pending silences")
@@ -144,12 +145,12 @@ func TestAmtoolSeesOursAndWeSeeAmtools(t *testing.T) {
 
 func TestExtendAndExpire(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "-d", "1h", "-c", "c")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "-d", "1h", "-c", "c")
 	require.NoError(t, r.Err)
 	id := strings.TrimSpace(r.Stdout)
 	endBefore := time.Time(*byID(t, srv.URL, id).EndsAt)
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "extend", id, "--duration", "90m")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "extend", id, "--duration", "90m")
 	require.NoError(t, r.Err, r.Stderr)
 	assert.Equal(t, id+"\n", r.Stdout, "updated in place: same ID")
 	assert.Contains(t, r.Stderr, "now ends at")
@@ -161,17 +162,17 @@ func TestExtendAndExpire(t *testing.T) {
 	require.Len(t, viaAmtool, 1)
 	assert.WithinDuration(t, endBefore.Add(90*time.Minute), time.Time(*viaAmtool[0].EndsAt), time.Second)
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", id, id)
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", id, id)
 	require.NoError(t, r.Err)
 	assert.Equal(t, id+"\n", r.Stdout)
 	assert.Equal(t, am.StateExpired, am.State(byID(t, srv.URL, id)))
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", id)
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire", id)
 	require.NoError(t, r.Err, "expiring again is fine")
 	assert.Empty(t, r.Stdout)
 	assert.Contains(t, r.Stderr, "had already expired")
 
-	r = amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "extend", id, "--duration", "1h")
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "extend", id, "--duration", "1h")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "has expired")
 	assert.Len(t, amtest.Silences(t, srv.URL), 1, "nothing re-created")
@@ -180,7 +181,7 @@ func TestExtendAndExpire(t *testing.T) {
 func TestAddDryRunCreatesNothing(t *testing.T) {
 	srv, _ := amtest.Start(t)
 	amtest.PostAlerts(t, srv.URL, map[string]string{"alertname": "ImmichQueueStuck", "namespace": "immich"})
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "namespace=immich", "-d", "1h", "-c", "check", "-a", "erin", "--dry-run")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "namespace=immich", "-d", "1h", "-c", "check", "-a", "erin", "--dry-run")
 	require.NoError(t, r.Err)
 	assert.Empty(t, r.Stdout)
 	assert.Contains(t, r.Stderr, "This silence covers 1 alert now:\n  ImmichQueueStuck{namespace=\"immich\"}")
@@ -191,13 +192,13 @@ func TestAddDryRunCreatesNothing(t *testing.T) {
 
 func TestCompleteSilenceIDs(t *testing.T) {
 	srv, _ := amtest.Start(t)
-	r := amtest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "job=node", "-d", "1h", "-c", "c")
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "job=node", "-d", "1h", "-c", "c")
 	require.NoError(t, r.Err)
 	id := strings.TrimSpace(r.Stdout)
-	r = amtest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "expire", "")
+	r = plugintest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "expire", "")
 	require.NoError(t, r.Err)
 	assert.Contains(t, r.Stdout, id+"\t"+`alertname="Foo" job="node"`)
-	r = amtest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "extend", id, "")
+	r = plugintest.Run(t, "__complete", "--alertmanager-url", srv.URL, "silence", "extend", id, "")
 	require.NoError(t, r.Err)
 	assert.NotContains(t, r.Stdout, id, "extend takes one ID")
 }

@@ -1,7 +1,6 @@
 package targets_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,12 +12,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
-	"github.com/picluster/kubectl-picluster/pkg/cmd"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
@@ -27,11 +25,8 @@ func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{}))
 
 func run(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	code := cmd.Execute(ctx, genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut}, args)
-	return out.String(), errOut.String(), code
+	r := plugintest.Run(t, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // startPrometheus starts a real Prometheus scraping itself (up) and a port where

@@ -22,6 +22,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
@@ -53,7 +54,7 @@ func createSecret(t *testing.T, c *testbed.Cluster, ns string, data map[string]s
 }
 
 // assertRedacted checks that no part of the webhook's secret shows anywhere.
-func assertRedacted(t *testing.T, r amtest.Result) {
+func assertRedacted(t *testing.T, r plugintest.Result) {
 	t.Helper()
 	all := r.All()
 	assert.NotContains(t, all, amtest.HookToken)
@@ -106,7 +107,7 @@ func TestWebhookTest(t *testing.T) {
 			cfg := filepath.Join(t.TempDir(), "config.yaml")
 			require.NoError(t, os.WriteFile(cfg, fmt.Appendf(nil, "namespaces:\n  monitoring: %s\n", secretNS), 0o600))
 
-			r := amtest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test"}, tc.args...)...)
+			r := plugintest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test"}, tc.args...)...)
 			assertRedacted(t, r)
 			got := fake.Requests()
 			require.Len(t, got, tc.requests)
@@ -134,7 +135,7 @@ func TestWebhookTestJSON(t *testing.T) {
 	c, ns, cfg := bed(t)
 	fake := amtest.NewFakeDiscord(t, amtest.RateLimited(`{"retry_after": 0.1}`, ""))
 	createSecret(t, c, ns, map[string]string{"webhookUrl": fake.URL})
-	r := amtest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test", "-o", "json")
+	r := plugintest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test", "-o", "json")
 	require.NoError(t, r.Err)
 	assertRedacted(t, r)
 	assert.Contains(t, r.Stderr, "Discord rate limits the webhook: retrying in 100ms")
@@ -146,8 +147,8 @@ func TestWebhookTestJSON(t *testing.T) {
 func TestWebhookTestSecretProblems(t *testing.T) {
 	c, ns, cfg := bed(t)
 	fake := amtest.NewFakeDiscord(t)
-	run := func(args ...string) amtest.Result {
-		return amtest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test"}, args...)...)
+	run := func(args ...string) plugintest.Result {
+		return plugintest.Run(t, append([]string{"--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test"}, args...)...)
 	}
 
 	r := run()
@@ -164,7 +165,7 @@ func TestWebhookTestSecretProblems(t *testing.T) {
 	// Another key, named in settings; a value that is no URL; an unreachable Discord.
 	other := filepath.Join(t.TempDir(), "other.yaml")
 	require.NoError(t, os.WriteFile(other, fmt.Appendf(nil, "namespaces:\n  monitoring: %s\nmonitoring:\n  discordWebhookSecret:\n    name: alertmanager-discord-webhook\n    key: other\n", ns), 0o600))
-	r = amtest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", other, "webhook", "test")
+	r = plugintest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", other, "webhook", "test")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "not an http(s) URL")
 
@@ -172,13 +173,13 @@ func TestWebhookTestSecretProblems(t *testing.T) {
 	ns2 := c.Namespace(t)
 	createSecret(t, c, ns2, map[string]string{"webhookUrl": amtest.ClosedURL(t) + amtest.HookPath})
 	require.NoError(t, os.WriteFile(closed, fmt.Appendf(nil, "namespaces:\n  monitoring: %s\n", ns2), 0o600))
-	r = amtest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", closed, "webhook", "test")
+	r = plugintest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", closed, "webhook", "test")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "cannot reach the Discord webhook")
 	assertRedacted(t, r)
 
 	// A user who may not read Secrets is told so (exit 2), and Discord is never called.
-	r = amtest.Run(t, "--kubeconfig", c.NoRightsKubeconfig, "--config", cfg, "webhook", "test")
+	r = plugintest.Run(t, "--kubeconfig", c.NoRightsKubeconfig, "--config", cfg, "webhook", "test")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "forbidden")
 	assert.Empty(t, fake.Requests())
@@ -200,8 +201,8 @@ func TestWebhookURLNotInDebugLogs(t *testing.T) {
 	klog.SetOutput(&logs)
 	t.Cleanup(func() { klog.SetOutput(os.Stderr); klog.LogToStderr(true) })
 
-	r := amtest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "-v", "9", "webhook", "test")
-	t.Cleanup(func() { amtest.Run(t, "-v", "0", "version", "--client") })
+	r := plugintest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "-v", "9", "webhook", "test")
+	t.Cleanup(func() { plugintest.Run(t, "-v", "0", "version", "--client") })
 	require.NoError(t, r.Err)
 	klog.Flush()
 	require.Contains(t, logs.String(), "Config loaded from file", "-v 9 is in effect")
