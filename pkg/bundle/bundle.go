@@ -88,10 +88,8 @@ func selectComponents(requested []string) ([]string, error) {
 	if len(requested) == 0 {
 		return all, nil
 	}
-	for _, c := range requested {
-		if !slices.Contains(all, c) {
-			return nil, fmt.Errorf("unknown component %q (known: %s)", c, strings.Join(all, ", "))
-		}
+	if err := ValidateComponents(requested); err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, c := range all {

@@ -6,12 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 
@@ -41,32 +39,15 @@ type Options struct {
 	streams    genericiooptions.IOStreams
 	settings   func() (*settings.Settings, error)
 	restConfig func() (*rest.Config, error)
-	// Bundle is the bundle to render; tests may replace it.
-	Bundle Bundle
 }
 
-// Bundle is what install needs of pkg/bundle.
-type Bundle struct {
-	Components   func() []string
-	Render       func(s *settings.Settings, components ...string) ([]*unstructured.Unstructured, error)
-	RequiredCRDs func(components ...string) []apply.CRD
-	YAML         func(objs []*unstructured.Unstructured) ([]byte, error)
-}
-
-// DefaultBundle is pkg/bundle.
-func DefaultBundle() Bundle {
-	return Bundle{
-		Components: bundle.Components,
-		Render:     bundle.Render,
-		YAML:       bundle.YAML,
-		RequiredCRDs: func(components ...string) []apply.CRD {
-			var out []apply.CRD
-			for _, c := range bundle.RequiredCRDs(components...) {
-				out = append(out, apply.CRD{Name: c.Name, Group: c.Group, Kind: c.Kind, HowToGet: c.HowToGet})
-			}
-			return out
-		},
+// requiredCRDs are the CRDs the components (none: all) need, as apply checks them.
+func requiredCRDs(components []string) []apply.CRD {
+	var out []apply.CRD
+	for _, c := range bundle.RequiredCRDs(components...) {
+		out = append(out, apply.CRD{Name: c.Name, Group: c.Group, Kind: c.Kind, HowToGet: c.HowToGet})
 	}
+	return out
 }
 
 // NewOptions returns the options with their defaults.
@@ -77,7 +58,6 @@ func NewOptions(f *factory.Factory, streams genericiooptions.IOStreams) *Options
 		streams:    streams,
 		settings:   f.Settings,
 		restConfig: f.RESTConfig,
-		Bundle:     DefaultBundle(),
 	}
 }
 
@@ -126,7 +106,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Export, "export", false, "Print the rendered manifests as multi-document YAML and contact no cluster")
-	fl.StringArrayVar(&o.Components, "component", nil, "Install only this component (repeatable): "+strings.Join(o.Bundle.Components(), ", "))
+	fl.StringArrayVar(&o.Components, "component", nil, "Install only this component (repeatable): "+strings.Join(bundle.Components(), ", "))
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (compare with the cluster, send nothing) or "server" (the API server validates, persists nothing)`)
 	fl.Lookup("dry-run").NoOptDefVal = string(apply.DryRunClient)
 	fl.BoolVar(&o.Wait, "wait", false, "Wait until every object is ready (kstatus; Flux and External Secrets objects need Ready=True)")
@@ -134,7 +114,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields owned by other field managers and objects managed by Flux")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
 	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return o.Bundle.Components(), cobra.ShellCompDirectiveNoFileComp
+		return bundle.Components(), cobra.ShellCompDirectiveNoFileComp
 	})
 	_ = cmd.RegisterFlagCompletionFunc("dry-run", cobra.FixedCompletions([]string{"none", "client", "server"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -152,7 +132,7 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	if err := ValidateComponents(o.Components, o.Bundle.Components()); err != nil {
+	if err := bundle.ValidateComponents(o.Components); err != nil {
 		return err
 	}
 	switch {
@@ -166,40 +146,14 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// ValidateComponents refuses components the bundle does not have (exit 2).
-func ValidateComponents(given, known []string) error {
-	for _, c := range given {
-		if !slices.Contains(known, c) {
-			return exitcode.BadUsage(fmt.Errorf("unknown component %q: use one of %s", c, strings.Join(known, ", ")))
-		}
-	}
-	return nil
-}
-
-// Render loads the settings and renders the selected components (all when none).
-func Render(loadSettings func() (*settings.Settings, error), b Bundle, components []string) ([]*unstructured.Unstructured, []string, error) {
-	s, err := loadSettings()
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(components) == 0 {
-		components = b.Components()
-	}
-	objs, err := b.Render(s, components...)
-	if err != nil {
-		return nil, nil, exitcode.BadUsage(fmt.Errorf("render the bundle: %w", err))
-	}
-	return objs, components, nil
-}
-
 // Run renders the bundle and exports or installs it.
 func (o *Options) Run(ctx context.Context) error {
-	objs, components, err := Render(o.settings, o.Bundle, o.Components)
+	objs, err := cmdutil.RenderBundle(o.settings, o.Components)
 	if err != nil {
 		return err
 	}
 	if o.Export {
-		data, err := o.Bundle.YAML(objs)
+		data, err := bundle.YAML(objs)
 		if err != nil {
 			return err
 		}
@@ -219,7 +173,7 @@ func (o *Options) Run(ctx context.Context) error {
 	cs, applyErr := a.Apply(ctx, objs, apply.Options{
 		DryRun:   o.dryRun,
 		Force:    o.ForceConflicts,
-		Required: o.Bundle.RequiredCRDs(components...),
+		Required: requiredCRDs(o.Components),
 	})
 	if err := o.print(cs); err != nil {
 		return err

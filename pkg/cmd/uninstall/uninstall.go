@@ -11,15 +11,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 
 	"github.com/picluster/kubectl-picluster/pkg/apply"
 	"github.com/picluster/kubectl-picluster/pkg/bundle"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
-	"github.com/picluster/kubectl-picluster/pkg/cmd/install"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/pkg/output"
@@ -36,13 +33,11 @@ type Options struct {
 	streams    genericiooptions.IOStreams
 	settings   func() (*settings.Settings, error)
 	restConfig func() (*rest.Config, error)
-	// Bundle is the bundle whose kinds are looked for; tests may replace it.
-	Bundle install.Bundle
 }
 
 // NewCmdUninstall returns the `uninstall` command.
 func NewCmdUninstall(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{streams: streams, settings: f.Settings, restConfig: f.RESTConfig, Bundle: install.DefaultBundle()}
+	o := &Options{streams: streams, settings: f.Settings, restConfig: f.RESTConfig}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove what install created, and nothing else",
@@ -73,12 +68,12 @@ Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(o.Bundle.Components(), ", "))
+	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(bundle.Components(), ", "))
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Delete without asking")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "List what would be removed and delete nothing")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
 	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return o.Bundle.Components(), cobra.ShellCompDirectiveNoFileComp
+		return bundle.Components(), cobra.ShellCompDirectiveNoFileComp
 	})
 	return cmd
 }
@@ -90,51 +85,16 @@ func (o *Options) Validate() error {
 			return err
 		}
 	}
-	return install.ValidateComponents(o.Components, o.Bundle.Components())
-}
-
-// Selector selects the objects of the given components (all when none) by their labels.
-func Selector(components []string) string {
-	sel := bundle.ManagedByLabel + "=" + bundle.ManagedByValue
-	if len(components) > 0 {
-		sel += "," + bundle.ComponentLabel + " in (" + strings.Join(components, ",") + ")"
-	}
-	return sel
-}
-
-// Scope returns where uninstall looks: the kinds the bundle renders and the namespaces it
-// renders into (with the settings in use), so that it never touches another install's objects.
-func Scope(objs []*unstructured.Unstructured) ([]schema.GroupVersionKind, []string) {
-	seenKind := map[schema.GroupVersionKind]bool{}
-	seenNS := map[string]bool{}
-	var kinds []schema.GroupVersionKind
-	var namespaces []string
-	addNS := func(ns string) {
-		if ns != "" && !seenNS[ns] {
-			seenNS[ns] = true
-			namespaces = append(namespaces, ns)
-		}
-	}
-	for _, obj := range objs {
-		if gvk := obj.GroupVersionKind(); !seenKind[gvk] {
-			seenKind[gvk] = true
-			kinds = append(kinds, gvk)
-		}
-		addNS(obj.GetNamespace())
-		if obj.GetKind() == "Namespace" && obj.GetAPIVersion() == "v1" {
-			addNS(obj.GetName())
-		}
-	}
-	return kinds, namespaces
+	return bundle.ValidateComponents(o.Components)
 }
 
 // Run finds, plans, confirms and deletes.
 func (o *Options) Run(ctx context.Context) error {
-	objs, _, err := install.Render(o.settings, o.Bundle, o.Components)
+	objs, err := cmdutil.RenderBundle(o.settings, o.Components)
 	if err != nil {
 		return err
 	}
-	kinds, namespaces := Scope(objs)
+	kinds, namespaces := bundle.Scope(objs)
 	cfg, err := o.restConfig()
 	if err != nil {
 		return err
@@ -143,7 +103,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return exitcode.BadUsage(err)
 	}
-	found, err := a.Find(ctx, kinds, Selector(o.Components), namespaces)
+	found, err := a.Find(ctx, kinds, bundle.Selector(o.Components), namespaces)
 	if err != nil {
 		return fmt.Errorf("find what install created: %w", err)
 	}
