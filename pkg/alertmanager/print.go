@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,22 @@ func PrintSilences(w io.Writer, silences models.GettableSilences) error {
 		})
 	}
 	return output.PrintTable(w, []string{"ID", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT", "STATE"}, rows)
+}
+
+// PrintMaintenance writes maintenance windows as a table: ID, matchers, state, end,
+// time remaining, how many alerts they mute, and the comment without its marker.
+func PrintMaintenance(w io.Writer, windows []MaintenanceStatus) error {
+	rows := make([][]string, 0, len(windows))
+	for _, mw := range windows {
+		s := mw.Silence
+		end := time.Time(*s.EndsAt)
+		rows = append(rows, []string{
+			SilenceID(s), FormatAPIMatchers(s.Matchers), State(s),
+			FormatTime(end), time.Until(end).Round(time.Second).String(),
+			strconv.Itoa(len(mw.Covered)), strings.TrimSpace(strings.TrimPrefix(*s.Comment, MaintenanceMarker)),
+		})
+	}
+	return output.PrintTable(w, []string{"ID", "MATCHERS", "STATE", "ENDS", "REMAINING", "MUTED ALERTS", "COMMENT"}, rows)
 }
 
 // PrintAlerts writes alerts as a table: name, state, severity, start, the other

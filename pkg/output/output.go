@@ -19,6 +19,13 @@ const (
 	YAML = "yaml"
 )
 
+// Names of a command's own form, its default format: a listing's table, or the
+// text of a command that reports one thing.
+const (
+	Table = "table"
+	Text  = "text"
+)
+
 // Validate returns a usage error unless format is one of allowed.
 func Validate(format string, allowed ...string) error {
 	if slices.Contains(allowed, format) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
-	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/pkg/output"
@@ -168,7 +167,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{Output: silencecmd.Table, streams: streams, client: clientFor(f)}
+	o := &ListOptions{Output: output.Table, streams: streams, client: clientFor(f)}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -195,7 +194,7 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) error {
-	if err := output.Validate(o.Output, silencecmd.Table, output.JSON, output.YAML); err != nil {
+	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
 		return err
 	}
 	ms, err := alertmanager.ParseMatchers(args)
@@ -220,7 +219,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		alerts = models.GettableAlerts{}
 	}
 	alertmanager.SortAlerts(alerts)
-	if o.Output != silencecmd.Table {
+	if o.Output != output.Table {
 		return output.Print(o.streams.Out, o.Output, alerts)
 	}
 	if len(alerts) == 0 {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/spf13/cobra"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
-	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/pkg/output"
@@ -88,7 +85,7 @@ Matchers default to namespace="<namespaces.immich>".`,
 	}
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
 	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
-	cmd.Flags().StringVarP(&o.Author, "author", "a", silencecmd.DefaultAuthor(), "Who starts the window")
+	cmd.Flags().StringVarP(&o.Author, "author", "a", alertmanager.DefaultAuthor(), "Who starts the window")
 	return cmd
 }
 
@@ -155,7 +152,7 @@ type StatusOptions struct {
 }
 
 func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{Output: silencecmd.Table, streams: streams, client: clientFor(f)}
+	o := &StatusOptions{Output: output.Table, streams: streams, client: clientFor(f)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running maintenance window and the alerts it mutes",
@@ -165,7 +162,7 @@ func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.Validate(o.Output, silencecmd.Table, output.JSON, output.YAML); err != nil {
+			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
@@ -185,24 +182,14 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != silencecmd.Table {
+	if o.Output != output.Table {
 		return output.Print(o.streams.Out, o.Output, windows)
 	}
 	if len(windows) == 0 {
 		fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
 		return nil
 	}
-	rows := make([][]string, 0, len(windows))
-	for _, w := range windows {
-		s := w.Silence
-		end := time.Time(*s.EndsAt)
-		rows = append(rows, []string{
-			alertmanager.SilenceID(s), alertmanager.FormatAPIMatchers(s.Matchers), alertmanager.State(s),
-			alertmanager.FormatTime(end), time.Until(end).Round(time.Second).String(),
-			strconv.Itoa(len(w.Covered)), strings.TrimSpace(strings.TrimPrefix(*s.Comment, alertmanager.MaintenanceMarker)),
-		})
-	}
-	return output.PrintTable(o.streams.Out, []string{"ID", "MATCHERS", "STATE", "ENDS", "REMAINING", "MUTED ALERTS", "COMMENT"}, rows)
+	return alertmanager.PrintMaintenance(o.streams.Out, windows)
 }
 
 // StopOptions are the options of `maintenance stop`.

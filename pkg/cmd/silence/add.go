@@ -60,7 +60,7 @@ times are RFC 3339.`,
 	fl.StringVar(&o.Start, "start", "", "When the silence starts, RFC 3339 (default: now)")
 	fl.StringVar(&o.End, "end", "", "When the silence ends, RFC 3339 (instead of --duration)")
 	fl.StringVarP(&o.Comment, "comment", "c", "", "Why the alerts are silenced (required)")
-	fl.StringVarP(&o.Author, "author", "a", DefaultAuthor(), "Who silences them")
+	fl.StringVarP(&o.Author, "author", "a", alertmanager.DefaultAuthor(), "Who silences them")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "Only show the alerts the silence would cover; create nothing")
 	return cmd
 }

@@ -13,9 +13,6 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
-// Table is the default output format of listings.
-const Table = "table"
-
 // ListOptions are the options of `silence list`.
 type ListOptions struct {
 	Expired bool
@@ -28,7 +25,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{Output: Table, streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	o := &ListOptions{Output: output.Table, streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -61,7 +58,7 @@ instead of the current ones; -q prints only the IDs.`,
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) error {
-	if err := output.Validate(o.Output, Table, output.JSON, output.YAML); err != nil {
+	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
 		return err
 	}
 	ms, err := alertmanager.ParseMatchers(args)
@@ -89,7 +86,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 			fmt.Fprintln(o.streams.Out, alertmanager.SilenceID(s))
 		}
 		return nil
-	case o.Output != Table:
+	case o.Output != output.Table:
 		return output.Print(o.streams.Out, o.Output, silences)
 	case len(silences) == 0:
 		kind := "active or pending"

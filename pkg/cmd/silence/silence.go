@@ -2,8 +2,6 @@
 package silence
 
 import (
-	"os"
-	"os/user"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -67,15 +65,4 @@ func completeSilenceIDs(f *factory.Factory, max int) cobra.CompletionFunc {
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
-}
-
-// DefaultAuthor is the user running the command, as amtool's default author.
-func DefaultAuthor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "kubectl-picluster"
 }
