@@ -19,9 +19,6 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
-// Text is the default output of `alert test`: the test ID alone.
-const Text = "text"
-
 // NewCmdAlert returns the `alert` command group.
 func NewCmdAlert(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
@@ -49,7 +46,7 @@ type TestOptions struct {
 	ResolveAfter string
 	Wait         bool
 	Timeout      time.Duration
-	Output       string
+	PrintFlags   *cmdutil.PrintFlags
 
 	spec    alertmanager.TestAlertSpec
 	client  func() (*alertmanager.Client, error)
@@ -58,9 +55,11 @@ type TestOptions struct {
 
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &TestOptions{
-		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute, Output: Text,
-		streams: streams, client: clientFor(f),
+		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute,
+		PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON, output.YAML),
+		streams:    streams, client: clientFor(f),
 	}
+	o.PrintFlags.Usage = "Output format: text (the test ID), json or yaml (the report)"
 	cmd := &cobra.Command{
 		Use:   "test [--label k=v]... [--severity S] [--resolve-after D] [--wait] [--timeout D]",
 		Short: "Post a uniquely labelled test alert and, with --wait, follow it to its notifications",
@@ -94,13 +93,13 @@ default), so allow for it in --timeout.`,
 	fl.StringVar(&o.ResolveAfter, "resolve-after", o.ResolveAfter, "When Alertmanager resolves the alert by itself")
 	fl.BoolVar(&o.Wait, "wait", false, "Follow the alert to its firing and resolved notifications")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits in all")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text (the test ID), json or yaml (the report)")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete checks the flags and builds the alert's description.
 func (o *TestOptions) Complete() error {
-	if err := output.Validate(o.Output, Text, output.JSON, output.YAML); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	if o.Timeout <= 0 {
@@ -150,16 +149,15 @@ func (o *TestOptions) Run(ctx context.Context) error {
 }
 
 func (o *TestOptions) print(rep *alertmanager.TestAlertReport) error {
-	if o.Output == Text {
+	return o.PrintFlags.Print(o.streams.Out, rep, func() error {
 		_, err := fmt.Fprintln(o.streams.Out, rep.TestID)
 		return err
-	}
-	return output.Print(o.streams.Out, o.Output, rep)
+	})
 }
 
 // ListOptions are the options of `alert list`.
 type ListOptions struct {
-	Output string
+	PrintFlags *cmdutil.PrintFlags
 
 	filter  []string
 	client  func() (*alertmanager.Client, error)
@@ -167,7 +165,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{Output: output.Table, streams: streams, client: clientFor(f)}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: clientFor(f)}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -188,13 +186,13 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	ms, err := alertmanager.ParseMatchers(args)
@@ -219,12 +217,11 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		alerts = models.GettableAlerts{}
 	}
 	alertmanager.SortAlerts(alerts)
-	if o.Output != output.Table {
-		return output.Print(o.streams.Out, o.Output, alerts)
-	}
-	if len(alerts) == 0 {
-		fmt.Fprintln(o.streams.ErrOut, "No alerts.")
-		return nil
-	}
-	return alertmanager.PrintAlerts(o.streams.Out, alerts)
+	return o.PrintFlags.Print(o.streams.Out, alerts, func() error {
+		if len(alerts) == 0 {
+			fmt.Fprintln(o.streams.ErrOut, "No alerts.")
+			return nil
+		}
+		return alertmanager.PrintAlerts(o.streams.Out, alerts)
+	})
 }

@@ -26,7 +26,7 @@ const retryEvery = 2 * time.Second
 // Options are the options of `check`.
 type Options struct {
 	Categories    []string
-	Output        string
+	PrintFlags    *cmdutil.PrintFlags
 	Wait          time.Duration
 	FailOnWarning bool
 	Textfile      string
@@ -39,7 +39,7 @@ type Options struct {
 
 // NewCmdCheck returns the `check` command.
 func NewCmdCheck(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, Output: "text", CheckTimeout: check.DefaultTimeout}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON), CheckTimeout: check.DefaultTimeout}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check the whole setup: cluster, monitoring, Immich metrics, alert rules, alerting, secrets and backups",
@@ -74,7 +74,7 @@ picluster_check_last_run_timestamp_seconds for node-exporter's textfile collecto
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Categories, "category", nil, "Run only the checks of this category (repeatable)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "Output format: text or json")
+	o.PrintFlags.AddFlags(cmd)
 	fl.DurationVar(&o.Wait, "wait", 0, "Run the checks again until all pass, for at most this long (exit 124 when they never do)")
 	fl.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "Fail (exit 1) on warnings too")
 	fl.StringVar(&o.Textfile, "textfile", "", "Also write the results in Prometheus text format to this file, atomically (for node-exporter's textfile collector)")
@@ -87,7 +87,7 @@ picluster_check_last_run_timestamp_seconds for node-exporter's textfile collecto
 
 // Validate checks the flags; it is pure.
 func (o *Options) Validate() error {
-	if err := output.Validate(o.Output, "text", output.JSON); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	if o.Wait < 0 {
@@ -123,7 +123,7 @@ func (o *Options) Run(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	sp := newSpinner(o.streams.ErrOut, o.Output == "text")
+	sp := newSpinner(o.streams.ErrOut, !o.PrintFlags.Structured())
 	var report *check.Report
 	for attempt := 1; ; attempt++ {
 		report = o.runOnce(ctx, sp)
@@ -174,10 +174,9 @@ func (o *Options) runOnce(ctx context.Context, sp *spinner) *check.Report {
 }
 
 func (o *Options) print(r *check.Report) error {
-	if o.Output == output.JSON {
-		return output.PrintJSON(o.streams.Out, r)
-	}
-	return r.WriteText(o.streams.Out, check.TextOptions{Color: colorful(o.streams.Out)})
+	return o.PrintFlags.Print(o.streams.Out, r, func() error {
+		return r.WriteText(o.streams.Out, check.TextOptions{Color: colorful(o.streams.Out)})
+	})
 }
 
 // failing names the checks that did not pass, as category/check.

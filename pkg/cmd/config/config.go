@@ -26,7 +26,7 @@ func NewCmdConfig(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 }
 
 func newCmdView(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	format := output.YAML
+	pf := cmdutil.NewPrintFlags(output.YAML, output.JSON)
 	cmd := &cobra.Command{
 		Use:   "view",
 		Short: "Print the effective settings: the defaults merged with the settings file",
@@ -39,7 +39,7 @@ Secrets; no secret value is ever part of them.`,
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.Validate(format, output.YAML, output.JSON); err != nil {
+			if err := pf.Validate(); err != nil {
 				return err
 			}
 			s, err := f.Settings()
@@ -52,9 +52,9 @@ Secrets; no secret value is ever part of them.`,
 			} else {
 				fmt.Fprintf(streams.ErrOut, "# settings file: %s\n", path)
 			}
-			return output.Print(streams.Out, format, s)
+			return pf.Print(streams.Out, s, nil)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", format, "Output format: yaml or json")
+	pf.AddFlags(cmd)
 	return cmd
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
-	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
@@ -33,7 +32,7 @@ type Options struct {
 	Wait           bool
 	Timeout        time.Duration
 	ForceConflicts bool
-	Output         string
+	PrintFlags     *cmdutil.PrintFlags
 
 	dryRun     apply.DryRun
 	streams    genericiooptions.IOStreams
@@ -55,6 +54,7 @@ func NewOptions(f *factory.Factory, streams genericiooptions.IOStreams) *Options
 	return &Options{
 		DryRun:     string(apply.DryRunNone),
 		Timeout:    DefaultTimeout,
+		PrintFlags: cmdutil.NewChangeSetPrintFlags(),
 		streams:    streams,
 		settings:   f.Settings,
 		restConfig: f.RESTConfig,
@@ -112,7 +112,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 	fl.BoolVar(&o.Wait, "wait", false, "Wait until every object is ready (kstatus; Flux and External Secrets objects need Ready=True)")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (apply and --wait together); exit 124")
 	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields owned by other field managers and objects managed by Flux")
-	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
+	o.PrintFlags.AddFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return bundle.Components(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -127,16 +127,14 @@ func (o *Options) Validate() error {
 		return exitcode.BadUsage(err)
 	}
 	o.dryRun = d
-	if o.Output != "" {
-		if err := output.Validate(o.Output, output.JSON, output.YAML); err != nil {
-			return err
-		}
+	if err := o.PrintFlags.Validate(); err != nil {
+		return err
 	}
 	if err := bundle.ValidateComponents(o.Components); err != nil {
 		return err
 	}
 	switch {
-	case o.Export && (o.dryRun != apply.DryRunNone || o.Wait || o.ForceConflicts || o.Output != ""):
+	case o.Export && (o.dryRun != apply.DryRunNone || o.Wait || o.ForceConflicts || o.PrintFlags.Structured()):
 		return exitcode.BadUsage(errors.New("--export prints YAML and contacts no cluster: it takes no --dry-run, --wait, --force-conflicts or --output"))
 	case o.Wait && o.dryRun != apply.DryRunNone:
 		return exitcode.BadUsage(errors.New("--wait cannot be used with --dry-run: nothing is applied to wait for"))
@@ -192,21 +190,20 @@ func (o *Options) Run(ctx context.Context) error {
 
 // print writes the change set to stdout: text lines, or one JSON/YAML document.
 func (o *Options) print(cs *apply.ChangeSet) error {
-	if o.Output != "" {
-		return output.Print(o.streams.Out, o.Output, cs)
-	}
-	if err := cs.WriteText(o.streams.Out); err != nil {
-		return err
-	}
-	if len(cs.Changes) == 0 {
+	return o.PrintFlags.Print(o.streams.Out, cs, func() error {
+		if err := cs.WriteText(o.streams.Out); err != nil {
+			return err
+		}
+		if len(cs.Changes) == 0 {
+			return nil
+		}
+		if n := len(cs.Changes); cs.Count(apply.Unchanged) == n {
+			fmt.Fprintf(o.streams.ErrOut, "install: nothing changed (%s)\n", cs.Summary())
+			return nil
+		}
+		fmt.Fprintf(o.streams.ErrOut, "install: %s\n", cs.Summary())
 		return nil
-	}
-	if n := len(cs.Changes); cs.Count(apply.Unchanged) == n {
-		fmt.Fprintf(o.streams.ErrOut, "install: nothing changed (%s)\n", cs.Summary())
-		return nil
-	}
-	fmt.Fprintf(o.streams.ErrOut, "install: %s\n", cs.Summary())
-	return nil
+	})
 }
 
 // classify gives an apply or wait error its exit code: what is missing is a setup

@@ -145,14 +145,14 @@ func (o *StartOptions) Run(ctx context.Context) error {
 
 // StatusOptions are the options of `maintenance status`.
 type StatusOptions struct {
-	Output string
+	PrintFlags *cmdutil.PrintFlags
 
 	client  func() (*alertmanager.Client, error)
 	streams genericiooptions.IOStreams
 }
 
 func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{Output: output.Table, streams: streams, client: clientFor(f)}
+	o := &StatusOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: clientFor(f)}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running maintenance window and the alerts it mutes",
@@ -162,13 +162,13 @@ func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+			if err := o.PrintFlags.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
@@ -182,14 +182,13 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Output != output.Table {
-		return output.Print(o.streams.Out, o.Output, windows)
-	}
-	if len(windows) == 0 {
-		fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
-		return nil
-	}
-	return alertmanager.PrintMaintenance(o.streams.Out, windows)
+	return o.PrintFlags.Print(o.streams.Out, windows, func() error {
+		if len(windows) == 0 {
+			fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
+			return nil
+		}
+		return alertmanager.PrintMaintenance(o.streams.Out, windows)
+	})
 }
 
 // StopOptions are the options of `maintenance stop`.

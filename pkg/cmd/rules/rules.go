@@ -23,7 +23,7 @@ import (
 
 // Options are the options of `rules`.
 type Options struct {
-	Output string
+	PrintFlags *cmdutil.PrintFlags
 
 	client  *prometheus.Client
 	f       *factory.Factory
@@ -53,7 +53,7 @@ type Rule struct {
 
 // NewCmdRules returns the `rules` command.
 func NewCmdRules(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, Output: "table", now: time.Now}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON), now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "rules",
 		Short: "List Prometheus's rule groups: health, last error, state, and alerts that match no series",
@@ -69,7 +69,7 @@ Exits 1 when a rule fails to evaluate.`,
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.Validate(o.Output, "table", output.JSON); err != nil {
+			if err := o.PrintFlags.Validate(); err != nil {
 				return err
 			}
 			if err := o.Complete(); err != nil {
@@ -78,7 +78,7 @@ Exits 1 when a rule fails to evaluate.`,
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table or json")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
@@ -106,11 +106,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	groups := Annotate(loaded, series)
-	if o.Output == output.JSON {
-		if err := output.PrintJSON(o.streams.Out, groups); err != nil {
-			return err
-		}
-	} else if err := PrintRules(o.streams.Out, groups); err != nil {
+	if err := o.PrintFlags.Print(o.streams.Out, groups, func() error { return PrintRules(o.streams.Out, groups) }); err != nil {
 		return err
 	}
 	for _, g := range groups {

@@ -32,31 +32,30 @@ Postgres restore runbook. They work offline, at 3 a.m., from the binary itself.`
 }
 
 func newCmdList(streams genericiooptions.IOStreams) *cobra.Command {
-	format := "table"
+	pf := cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML)
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List the bundled runbooks",
 		Example: cmdutil.Examples("kubectl picluster runbook list", "kubectl picluster runbook list -o json"),
 		Args:    cmdutil.Args(cobra.NoArgs),
 		RunE: func(_ *cobra.Command, _ []string) error {
-			if err := output.Validate(format, "table", output.JSON, output.YAML); err != nil {
+			if err := pf.Validate(); err != nil {
 				return err
 			}
 			list, err := runbook.List()
 			if err != nil {
 				return err
 			}
-			if format != "table" {
-				return output.Print(streams.Out, format, list)
-			}
-			rows := make([][]string, len(list))
-			for i, r := range list {
-				rows[i] = []string{r.Name, r.Title}
-			}
-			return output.PrintTable(streams.Out, []string{"NAME", "TITLE"}, rows)
+			return pf.Print(streams.Out, list, func() error {
+				rows := make([][]string, len(list))
+				for i, r := range list {
+					rows[i] = []string{r.Name, r.Title}
+				}
+				return output.PrintTable(streams.Out, []string{"NAME", "TITLE"}, rows)
+			})
 		},
 	}
-	cmd.Flags().StringVarP(&format, "output", "o", format, "Output format: table, json or yaml")
+	pf.AddFlags(cmd)
 	return cmd
 }
 

@@ -15,9 +15,9 @@ import (
 
 // ListOptions are the options of `silence list`.
 type ListOptions struct {
-	Expired bool
-	Quiet   bool
-	Output  string
+	Expired    bool
+	Quiet      bool
+	PrintFlags *cmdutil.PrintFlags
 
 	filter  []string
 	client  func() (*alertmanager.Client, error)
@@ -25,7 +25,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{Output: output.Table, streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -52,13 +52,13 @@ instead of the current ones; -q prints only the IDs.`,
 	}
 	cmd.Flags().BoolVar(&o.Expired, "expired", false, "List expired silences instead of active and pending ones")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Print only the IDs")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, json or yaml")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) error {
-	if err := output.Validate(o.Output, output.Table, output.JSON, output.YAML); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	ms, err := alertmanager.ParseMatchers(args)
@@ -80,21 +80,21 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		return err
 	}
 	silences := alertmanager.FilterSilences(all, o.Expired)
-	switch {
-	case o.Quiet:
+	if o.Quiet {
 		for _, s := range silences {
 			fmt.Fprintln(o.streams.Out, alertmanager.SilenceID(s))
 		}
 		return nil
-	case o.Output != output.Table:
-		return output.Print(o.streams.Out, o.Output, silences)
-	case len(silences) == 0:
-		kind := "active or pending"
-		if o.Expired {
-			kind = "expired"
-		}
-		fmt.Fprintf(o.streams.ErrOut, "No %s silences.\n", kind)
-		return nil
 	}
-	return alertmanager.PrintSilences(o.streams.Out, silences)
+	return o.PrintFlags.Print(o.streams.Out, silences, func() error {
+		if len(silences) == 0 {
+			kind := "active or pending"
+			if o.Expired {
+				kind = "expired"
+			}
+			fmt.Fprintf(o.streams.ErrOut, "No %s silences.\n", kind)
+			return nil
+		}
+		return alertmanager.PrintSilences(o.streams.Out, silences)
+	})
 }

@@ -23,8 +23,8 @@ import (
 
 // Options are the options of `targets`.
 type Options struct {
-	Job    string
-	Output string
+	Job        string
+	PrintFlags *cmdutil.PrintFlags
 
 	jobRE   *regexp.Regexp
 	client  *prometheus.Client
@@ -35,7 +35,7 @@ type Options struct {
 
 // NewCmdTargets returns the `targets` command.
 func NewCmdTargets(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, Output: "table", now: time.Now}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON), now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "targets",
 		Short: "List Prometheus's scrape targets with health, last scrape and last error",
@@ -61,13 +61,13 @@ wait on it.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Job, "job", "", "Only targets whose job matches this regular expression (anchored, as =~ in PromQL)")
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: table or json")
+	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
 
 // Validate checks the flags; it is pure.
 func (o *Options) Validate() error {
-	if err := output.Validate(o.Output, "table", output.JSON); err != nil {
+	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
 	re, err := prometheus.CompileJobPattern(o.Job)
@@ -92,17 +92,16 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	targets := prometheus.FilterTargets(all, o.jobRE)
-	if o.Output == output.JSON {
-		if targets == nil {
-			targets = []prometheus.Target{}
+	if targets == nil {
+		targets = []prometheus.Target{} // [] in JSON, not null
+	}
+	if err := o.PrintFlags.Print(o.streams.Out, targets, func() error {
+		if len(targets) == 0 {
+			return nil
 		}
-		if err := output.PrintJSON(o.streams.Out, targets); err != nil {
-			return err
-		}
-	} else if len(targets) > 0 {
-		if err := PrintTargets(o.streams.Out, targets, o.now()); err != nil {
-			return err
-		}
+		return PrintTargets(o.streams.Out, targets, o.now())
+	}); err != nil {
+		return err
 	}
 	if len(targets) == 0 {
 		if o.Job != "" {

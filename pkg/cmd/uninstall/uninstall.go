@@ -19,7 +19,6 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
-	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
@@ -28,7 +27,7 @@ type Options struct {
 	Components []string
 	Yes        bool
 	DryRun     bool
-	Output     string
+	PrintFlags *cmdutil.PrintFlags
 
 	streams    genericiooptions.IOStreams
 	settings   func() (*settings.Settings, error)
@@ -37,7 +36,7 @@ type Options struct {
 
 // NewCmdUninstall returns the `uninstall` command.
 func NewCmdUninstall(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{streams: streams, settings: f.Settings, restConfig: f.RESTConfig}
+	o := &Options{PrintFlags: cmdutil.NewChangeSetPrintFlags(), streams: streams, settings: f.Settings, restConfig: f.RESTConfig}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove what install created, and nothing else",
@@ -71,7 +70,7 @@ Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
 	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(bundle.Components(), ", "))
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Delete without asking")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "List what would be removed and delete nothing")
-	fl.StringVarP(&o.Output, "output", "o", "", "Output format of the change set: json or yaml (default: text)")
+	o.PrintFlags.AddFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return bundle.Components(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -80,10 +79,8 @@ Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
 
 // Validate checks the flags; it contacts nothing.
 func (o *Options) Validate() error {
-	if o.Output != "" {
-		if err := output.Validate(o.Output, output.JSON, output.YAML); err != nil {
-			return err
-		}
+	if err := o.PrintFlags.Validate(); err != nil {
+		return err
 	}
 	return bundle.ValidateComponents(o.Components)
 }
@@ -162,12 +159,11 @@ func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
 }
 
 func (o *Options) print(cs *apply.ChangeSet) error {
-	if o.Output != "" {
-		return output.Print(o.streams.Out, o.Output, cs)
-	}
-	if err := cs.WriteText(o.streams.Out); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.streams.ErrOut, "uninstall: %s\n", cs.Summary())
-	return nil
+	return o.PrintFlags.Print(o.streams.Out, cs, func() error {
+		if err := cs.WriteText(o.streams.Out); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.streams.ErrOut, "uninstall: %s\n", cs.Summary())
+		return nil
+	})
 }

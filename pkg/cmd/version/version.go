@@ -24,7 +24,7 @@ const serverTimeout = 5 * time.Second
 
 // Options are the options of `version`.
 type Options struct {
-	Output     string
+	PrintFlags *cmdutil.PrintFlags
 	ClientOnly bool
 
 	restConfig func() (*rest.Config, error)
@@ -41,7 +41,7 @@ type Result struct {
 
 // NewCmdVersion returns the `version` command.
 func NewCmdVersion(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{streams: streams, restConfig: f.RESTConfig}
+	o := &Options{PrintFlags: cmdutil.NewPrintFlags("", output.JSON, output.YAML), streams: streams, restConfig: f.RESTConfig}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version, and the cluster's when one answers",
@@ -57,17 +57,14 @@ func NewCmdVersion(f *factory.Factory, streams genericiooptions.IOStreams) *cobr
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "Output format: json or yaml (default: text)")
+	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "Print the plugin's version only, without asking the cluster")
 	return cmd
 }
 
 // Validate checks the flags.
 func (o *Options) Validate() error {
-	if o.Output == "" {
-		return nil
-	}
-	return output.Validate(o.Output, output.JSON, output.YAML)
+	return o.PrintFlags.Validate()
 }
 
 // Run prints the versions. An unreachable cluster is reported, never an error.
@@ -76,18 +73,17 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.ClientOnly {
 		res.ServerVersion, res.ServerError = o.serverVersion(ctx)
 	}
-	if o.Output != "" {
-		return output.Print(o.streams.Out, o.Output, res)
-	}
-	c := res.ClientVersion
-	fmt.Fprintf(o.streams.Out, "Client Version: %s (commit %s, %s, %s)\n", c.Version, c.Commit, c.GoVersion, c.Platform)
-	switch {
-	case res.ServerVersion != nil:
-		fmt.Fprintf(o.streams.Out, "Server Version: %s\n", res.ServerVersion.GitVersion)
-	case res.ServerError != "":
-		fmt.Fprintf(o.streams.ErrOut, "Server Version: unavailable: %s\n", res.ServerError)
-	}
-	return nil
+	return o.PrintFlags.Print(o.streams.Out, res, func() error {
+		c := res.ClientVersion
+		fmt.Fprintf(o.streams.Out, "Client Version: %s (commit %s, %s, %s)\n", c.Version, c.Commit, c.GoVersion, c.Platform)
+		switch {
+		case res.ServerVersion != nil:
+			fmt.Fprintf(o.streams.Out, "Server Version: %s\n", res.ServerVersion.GitVersion)
+		case res.ServerError != "":
+			fmt.Fprintf(o.streams.ErrOut, "Server Version: unavailable: %s\n", res.ServerError)
+		}
+		return nil
+	})
 }
 
 func (o *Options) serverVersion(ctx context.Context) (*k8sversion.Info, string) {

@@ -17,9 +17,6 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
-// Text is the default output: a confirmation line.
-const Text = "text"
-
 // NewCmdWebhook returns the `webhook` command group.
 func NewCmdWebhook(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
@@ -37,8 +34,8 @@ func NewCmdWebhook(f *factory.Factory, streams genericiooptions.IOStreams) *cobr
 
 // TestOptions are the options of `webhook test`.
 type TestOptions struct {
-	Output  string
-	Timeout time.Duration
+	PrintFlags *cmdutil.PrintFlags
+	Timeout    time.Duration
 
 	settings func() (*settings.Settings, error)
 	kube     func() (kubernetes.Interface, error)
@@ -46,7 +43,7 @@ type TestOptions struct {
 }
 
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &TestOptions{Output: Text, Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
+	o := &TestOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON, output.YAML), Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Post a test message straight to the Discord webhook from its Secret",
@@ -64,13 +61,13 @@ missing or Discord cannot be reached, 124 --timeout ran out.`,
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := output.Validate(o.Output, Text, output.JSON, output.YAML); err != nil {
+			if err := o.PrintFlags.Validate(); err != nil {
 				return err
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", o.Output, "Output format: text, json or yaml")
+	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
 	return cmd
 }
@@ -97,9 +94,8 @@ func (o *TestOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhook from %s: %w", from, err)
 	}
-	if o.Output != Text {
-		return output.Print(o.streams.Out, o.Output, res)
-	}
-	fmt.Fprintf(o.streams.Out, "Discord (%s) took the test message (webhook from %s, message %s)\n", res.Host, from, res.MessageID)
-	return nil
+	return o.PrintFlags.Print(o.streams.Out, res, func() error {
+		fmt.Fprintf(o.streams.Out, "Discord (%s) took the test message (webhook from %s, message %s)\n", res.Host, from, res.MessageID)
+		return nil
+	})
 }
