@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -99,7 +98,7 @@ func (o *Options) Run(ctx context.Context) error {
 		if len(targets) == 0 {
 			return nil
 		}
-		return PrintTargets(o.streams.Out, targets, o.now())
+		return prometheus.PrintTargets(o.streams.Out, targets, o.now())
 	}); err != nil {
 		return err
 	}
@@ -126,30 +125,3 @@ func Down(targets []prometheus.Target) error {
 	}
 	return exitcode.Failed(errors.New(fmt.Sprintf("%d of %d targets are down:\n  ", len(down), len(targets)) + strings.Join(down, "\n  ")))
 }
-
-// PrintTargets writes targets as a table.
-func PrintTargets(w io.Writer, targets []prometheus.Target, now time.Time) error {
-	rows := make([][]string, 0, len(targets))
-	for _, t := range targets {
-		last, took := "never", "-"
-		if !t.LastScrape.IsZero() {
-			last = ago(now, t.LastScrape)
-			took = fmt.Sprintf("%dms", int(t.LastScrapeDuration*1000+0.5))
-		}
-		rows = append(rows, []string{t.Job, t.Instance, t.Health, last, took, oneLine(t.LastError)})
-	}
-	return output.PrintTable(w, []string{"JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "DURATION", "ERROR"}, rows)
-}
-
-func ago(now, t time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", max(0, int(d.Seconds())))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	}
-	return fmt.Sprintf("%dh ago", int(d.Hours()))
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
