@@ -5,9 +5,7 @@ package rules
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
-	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
 	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
@@ -29,26 +26,6 @@ type Options struct {
 	f       *factory.Factory
 	streams genericiooptions.IOStreams
 	now     func() time.Time
-}
-
-// Group is a loaded rule group with the series check of each rule.
-type Group struct {
-	Name     string  `json:"name"`
-	File     string  `json:"file"`
-	Interval float64 `json:"intervalSeconds"`
-	Rules    []Rule  `json:"rules"`
-}
-
-// Rule is a loaded rule and what its expression selects.
-type Rule struct {
-	prometheus.Rule
-	// NoSeries is set when the expression can return nothing: every series it
-	// needs is missing, so the alert can never fire.
-	NoSeries bool `json:"noSeries"`
-	// MissingSeries lists the selectors that match no series.
-	MissingSeries []string `json:"missingSeries,omitempty"`
-	// ParseError is set when the expression does not parse.
-	ParseError string `json:"parseError,omitempty"`
 }
 
 // NewCmdRules returns the `rules` command.
@@ -105,8 +82,8 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	groups := Annotate(loaded, series)
-	if err := o.PrintFlags.Print(o.streams.Out, groups, func() error { return PrintRules(o.streams.Out, groups) }); err != nil {
+	groups := prometheus.CheckRules(loaded, series)
+	if err := o.PrintFlags.Print(o.streams.Out, groups, func() error { return prometheus.PrintRules(o.streams.Out, groups) }); err != nil {
 		return err
 	}
 	for _, g := range groups {
@@ -116,72 +93,5 @@ func (o *Options) Run(ctx context.Context) error {
 			}
 		}
 	}
-	return Failing(groups)
-}
-
-// Annotate joins the rules with the series answers (in the order ExprSeries got them).
-func Annotate(loaded []prometheus.RuleGroup, series []prometheus.AlertSeries) []Group {
-	groups := make([]Group, 0, len(loaded))
-	i := 0
-	for _, g := range loaded {
-		out := Group{Name: g.Name, File: g.File, Interval: g.Interval, Rules: []Rule{}}
-		for _, r := range g.Rules {
-			s := series[i]
-			i++
-			rule := Rule{Rule: r, MissingSeries: s.Missing, NoSeries: s.ParseErr == nil && !s.CanFire}
-			if s.ParseErr != nil {
-				rule.ParseError = s.ParseErr.Error()
-			}
-			out.Rules = append(out.Rules, rule)
-		}
-		groups = append(groups, out)
-	}
-	return groups
-}
-
-// Failing returns an error (exit 1) naming every rule that fails to evaluate.
-func Failing(groups []Group) error {
-	var bad []string
-	for _, g := range groups {
-		for _, r := range g.Rules {
-			if r.Health == "err" || r.LastError != "" {
-				bad = append(bad, fmt.Sprintf("%s/%s: %s", g.Name, r.Name, r.LastError))
-			}
-		}
-	}
-	if len(bad) == 0 {
-		return nil
-	}
-	return exitcode.Failed(errors.New(fmt.Sprintf("%d rules fail to evaluate:\n  ", len(bad)) + strings.Join(bad, "\n  ")))
-}
-
-// PrintRules writes the rules as a table, one line per rule.
-func PrintRules(w io.Writer, groups []Group) error {
-	var rows [][]string
-	for _, g := range groups {
-		for _, r := range g.Rules {
-			state := r.State
-			if state == "" {
-				state = "-"
-			}
-			rows = append(rows, []string{g.Name, r.Name, r.Kind, r.Health, state, seriesColumn(r), strings.Join(strings.Fields(r.LastError), " ")})
-		}
-	}
-	if len(rows) == 0 {
-		_, err := io.WriteString(w, "Prometheus has no rules loaded\n")
-		return err
-	}
-	return output.PrintTable(w, []string{"GROUP", "RULE", "KIND", "HEALTH", "STATE", "SERIES", "LAST ERROR"}, rows)
-}
-
-func seriesColumn(r Rule) string {
-	switch {
-	case r.ParseError != "":
-		return "unparsable"
-	case r.NoSeries:
-		return "NONE: " + strings.Join(r.MissingSeries, ", ")
-	case len(r.MissingSeries) > 0:
-		return "partly missing: " + strings.Join(r.MissingSeries, ", ")
-	}
-	return "ok"
+	return prometheus.FailingRules(groups)
 }
