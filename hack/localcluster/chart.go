@@ -113,8 +113,8 @@ spec:
 var resources = map[string]schema.GroupVersionResource{
 	"Deployment":     {Group: "apps", Version: "v1", Resource: "deployments"},
 	"Service":        {Version: "v1", Resource: "services"},
-	"ServiceMonitor": check.ServiceMonitors,
-	"PrometheusRule": check.PrometheusRules,
+	"ServiceMonitor": check.ServiceMonitors(),
+	"PrometheusRule": check.PrometheusRules(),
 }
 
 // decodeObjects reads a multi-document YAML after replacing {{key}} placeholders.

@@ -83,7 +83,7 @@ type externalSecretSpec struct {
 // the refresh. A Secret already holding the store's values is left alone; a Ready
 // ExternalSecret is refreshed again after its refreshInterval.
 func (si *standIns) playExternalSecrets(ctx context.Context, log *passLog) error {
-	list, err := si.dyn.Resource(check.ExternalSecrets).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	list, err := si.dyn.Resource(check.ExternalSecrets()).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list ExternalSecrets: %w", err)
 	}
@@ -144,7 +144,7 @@ func (si *standIns) syncExternalSecret(ctx context.Context, log *passLog, es *un
 			"message": "secret synced (by the stand-in in hack/localcluster, from throwaway values)", "lastTransitionTime": transition,
 		}},
 	}
-	if _, err := si.dyn.Resource(check.ExternalSecrets).Namespace(es.GetNamespace()).UpdateStatus(ctx, es, metav1.UpdateOptions{}); err != nil {
+	if _, err := si.dyn.Resource(check.ExternalSecrets()).Namespace(es.GetNamespace()).UpdateStatus(ctx, es, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("set status of ExternalSecret %s: %w", ref(es), err)
 	}
 	what := "refreshed"

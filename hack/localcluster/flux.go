@@ -86,7 +86,7 @@ func (si *standIns) setReady(ctx context.Context, gvr schema.GroupVersionResourc
 		"type": "Ready", "status": status, "reason": reason, "message": message,
 		"observedGeneration": u.GetGeneration(), "lastTransitionTime": now,
 	}}
-	if status == "True" && gvr == check.HelmReleases {
+	if status == "True" && gvr == check.HelmReleases() {
 		conds = append(conds, map[string]any{
 			"type": "Released", "status": "True", "reason": reason, "message": message,
 			"observedGeneration": u.GetGeneration(), "lastTransitionTime": now,
@@ -109,7 +109,7 @@ func (si *standIns) setReady(ctx context.Context, gvr schema.GroupVersionResourc
 // and Alertmanager), and marks the HelmRelease Ready. A values source that cannot be
 // read leaves it not Ready, as Flux would.
 func (si *standIns) playHelmController(ctx context.Context, log *passLog) error {
-	list, err := si.dyn.Resource(check.HelmReleases).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	list, err := si.dyn.Resource(check.HelmReleases()).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list HelmReleases: %w", err)
 	}
@@ -136,7 +136,7 @@ func (si *standIns) releaseKubePrometheusStack(ctx context.Context, log *passLog
 			log.saw(roleHelm, "HelmRelease %s not Ready: %v", ref(hr), err)
 			return nil
 		}
-		if err := si.setReady(ctx, check.HelmReleases, hr, "False", "InitFailed", msg, nil); err != nil {
+		if err := si.setReady(ctx, check.HelmReleases(), hr, "False", "InitFailed", msg, nil); err != nil {
 			return err
 		}
 		log.did(roleHelm, "HelmRelease %s not Ready: %v", ref(hr), err)
@@ -167,7 +167,7 @@ func (si *standIns) releaseKubePrometheusStack(ctx context.Context, log *passLog
 	}
 	msg := fmt.Sprintf("Helm %s succeeded for release %s/%s with chart %s@%s%s", action, hr.GetNamespace(), hr.GetName(), chart, version, standInNote)
 	extra := map[string]any{"lastAttemptedGeneration": hr.GetGeneration(), "lastAttemptedRevision": version}
-	if err := si.setReady(ctx, check.HelmReleases, hr, "True", reason, msg, extra); err != nil {
+	if err := si.setReady(ctx, check.HelmReleases(), hr, "True", reason, msg, extra); err != nil {
 		return err
 	}
 	log.did(roleHelm, "HelmRelease %s Ready (%s of %s@%s)", ref(hr), action, chart, version)

@@ -133,8 +133,9 @@ func ruleFileName(namespace, name, uid string) string {
 	return fmt.Sprintf("%s-%s-%s.yaml", namespace, name, uid)
 }
 
-// renderRuleFile writes a PrometheusRule's spec.groups as a Prometheus rule file.
-func renderRuleFile(groups []any) (string, error) {
+// renderRuleFile writes a PrometheusRule's spec.groups (prometheus-operator's
+// []monitoringv1.RuleGroup, or the same as plain YAML values) as a Prometheus rule file.
+func renderRuleFile(groups any) (string, error) {
 	out, err := yaml.Marshal(map[string]any{"groups": groups})
 	if err != nil {
 		return "", fmt.Errorf("write rule file: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,24 +31,6 @@ const (
 	bedScrapeInterval     = "2s"
 	bedEvaluationInterval = "2s"
 )
-
-// serviceMonitorSpec is the part of a ServiceMonitor the stand-in honours.
-type serviceMonitorSpec struct {
-	JobLabel          string               `json:"jobLabel"`
-	Selector          metav1.LabelSelector `json:"selector"`
-	NamespaceSelector struct {
-		Any        bool     `json:"any"`
-		MatchNames []string `json:"matchNames"`
-	} `json:"namespaceSelector"`
-	Endpoints []struct {
-		Port          string `json:"port"`
-		Path          string `json:"path"`
-		Scheme        string `json:"scheme"`
-		Interval      string `json:"interval"`
-		ScrapeTimeout string `json:"scrapeTimeout"`
-		HonorLabels   bool   `json:"honorLabels"`
-	} `json:"endpoints"`
-}
 
 // playPrometheusOperator does what prometheus-operator does for the Prometheus object
 // the chart rendered (the ServiceMonitors and PrometheusRules its selectors pick): one scrape pool per ServiceMonitor endpoint, one rule file per
@@ -140,7 +123,7 @@ func (si *standIns) gatherPoolsWaiting(ctx context.Context) ([]scrapePool, error
 
 // gatherPools resolves every ServiceMonitor to its scrape pools.
 func (si *standIns) gatherPools(ctx context.Context) ([]scrapePool, error) {
-	list, err := si.dyn.Resource(check.ServiceMonitors).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	list, err := si.dyn.Resource(check.ServiceMonitors()).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list ServiceMonitors: %w", err)
 	}
@@ -153,11 +136,11 @@ func (si *standIns) gatherPools(ctx context.Context) ([]scrapePool, error) {
 			}
 			continue
 		}
-		var spec serviceMonitorSpec
-		raw, _, _ := unstructured.NestedMap(sm.Object, "spec")
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
-			return nil, fmt.Errorf("read ServiceMonitor %s: %w", ref(sm), err)
+		typed, err := check.ServiceMonitorFrom(sm)
+		if err != nil {
+			return nil, err
 		}
+		spec := &typed.Spec
 		sel, err := metav1.LabelSelectorAsSelector(&spec.Selector)
 		if err != nil {
 			return nil, fmt.Errorf("ServiceMonitor %s selector: %w", ref(sm), err)
@@ -180,7 +163,7 @@ func (si *standIns) gatherPools(ctx context.Context) ([]scrapePool, error) {
 		for idx, ep := range spec.Endpoints {
 			pool := scrapePool{
 				Name: check.ScrapePoolPrefix(sm.GetNamespace(), sm.GetName()) + strconv.Itoa(idx),
-				Path: ep.Path, Scheme: ep.Scheme, Interval: ep.Interval, Timeout: ep.ScrapeTimeout, HonorLabels: ep.HonorLabels,
+				Path: ep.Path, Interval: string(ep.Interval), Timeout: string(ep.ScrapeTimeout), HonorLabels: ep.HonorLabels,
 			}
 			for _, svc := range services {
 				targets, err := si.serviceTargets(ctx, svc.Namespace, svc.Name, ep.Port)
@@ -195,6 +178,9 @@ func (si *standIns) gatherPools(ctx context.Context) ([]scrapePool, error) {
 					targets[i].Labels["job"] = job
 				}
 				pool.Targets = append(pool.Targets, targets...)
+			}
+			if ep.Scheme != nil {
+				pool.Scheme = string(*ep.Scheme)
 			}
 			pools = append(pools, pool)
 		}
@@ -235,7 +221,7 @@ func (si *standIns) serviceTargets(ctx context.Context, ns, service, port string
 
 // gatherRuleFiles makes one rule file per PrometheusRule.
 func (si *standIns) gatherRuleFiles(ctx context.Context) (map[string]string, []string, error) {
-	list, err := si.dyn.Resource(check.PrometheusRules).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	list, err := si.dyn.Resource(check.PrometheusRules()).Namespace(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list PrometheusRules: %w", err)
 	}
@@ -249,8 +235,11 @@ func (si *standIns) gatherRuleFiles(ctx context.Context) (map[string]string, []s
 			}
 			continue
 		}
-		groups, _, _ := unstructured.NestedSlice(pr.Object, "spec", "groups")
-		content, err := renderRuleFile(groups)
+		var typed monitoringv1.PrometheusRule
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(pr.Object, &typed); err != nil {
+			return nil, nil, fmt.Errorf("read PrometheusRule %s: %w", ref(pr), err)
+		}
+		content, err := renderRuleFile(typed.Spec.Groups)
 		if err != nil {
 			return nil, nil, fmt.Errorf("PrometheusRule %s: %w", ref(pr), err)
 		}

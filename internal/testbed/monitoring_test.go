@@ -47,11 +47,10 @@ func TestDefaultConnectionReachesRealPrometheus(t *testing.T) {
 	assert.Contains(t, string(body), "Ready")
 
 	f := newFactory(t, c.Kubeconfig)
-	e, err := f.PrometheusEndpoint()
+	client, err := f.Prometheus()
 	require.NoError(t, err)
-	assert.Contains(t, e.BaseURL.Path, "/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy")
-	api, err := f.Prometheus()
-	require.NoError(t, err)
+	assert.Contains(t, client.Endpoint.BaseURL.Path, "/api/v1/namespaces/monitoring/services/prometheus-operated:web/proxy")
+	api := client.API
 	// The Watchdog rule proves the query path, and that rules and Alertmanager are wired.
 	var vec model.Vector
 	require.Eventually(t, func() bool {
@@ -87,11 +86,11 @@ func TestDefaultConnectionReachesRealAlertmanager(t *testing.T) {
 	f := newFactory(t, c.Kubeconfig)
 	am, err := f.Alertmanager()
 	require.NoError(t, err)
-	st, err := am.General.GetStatus(nil)
+	st, err := am.Status(context.Background())
 	require.NoError(t, err)
-	require.NotNil(t, st.Payload.VersionInfo)
-	assert.NotEmpty(t, *st.Payload.VersionInfo.Version)
-	assert.Contains(t, *st.Payload.Config.Original, "receivers")
+	require.NotNil(t, st.VersionInfo)
+	assert.NotEmpty(t, *st.VersionInfo.Version)
+	assert.Contains(t, *st.Config.Original, "receivers")
 }
 
 func TestInClusterObjectsAreNamedAsOnTheRealCluster(t *testing.T) {
@@ -148,9 +147,9 @@ func TestNoRightsUserGetsClearMessageAndExit2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f := newFactory(t, c.NoRightsKubeconfig)
-	api, err := f.Prometheus()
+	client, err := f.Prometheus()
 	require.NoError(t, err)
-	_, _, _, err = api.Query(ctx, "up", time.Now())
+	_, _, _, err = client.API.Query(ctx, "up", time.Now())
 	require.Error(t, err)
 	assert.Equal(t, exitcode.Usage, exitcode.Code(err), "%v", err)
 	msg := err.Error()
@@ -161,7 +160,7 @@ func TestNoRightsUserGetsClearMessageAndExit2(t *testing.T) {
 
 	am, err := f.Alertmanager()
 	require.NoError(t, err)
-	_, err = am.General.GetStatus(nil)
+	_, err = am.Status(ctx)
 	require.Error(t, err)
 	assert.Equal(t, exitcode.Usage, exitcode.Code(err), "%v", err)
 	assert.True(t, strings.Contains(err.Error(), "forbidden"), err.Error())

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	amclient "github.com/prometheus/alertmanager/api/v2/client"
 	"github.com/prometheus/alertmanager/api/v2/client/alert"
@@ -15,31 +16,26 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/client/silence"
 	"github.com/prometheus/alertmanager/api/v2/models"
 
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
 
 // Client talks to one Alertmanager: the official API v2 client for silences,
 // alerts and status, and plain HTTP on the same connection for its /metrics.
 type Client struct {
 	api      *amclient.AlertmanagerAPI
-	endpoint *factory.Endpoint
+	endpoint *endpoint.Endpoint
 }
 
-// NewClient returns a client over the factory's Alertmanager connection.
-func NewClient(api *amclient.AlertmanagerAPI, endpoint *factory.Endpoint) *Client {
-	return &Client{api: api, endpoint: endpoint}
+// New returns a client for the Alertmanager at e.
+func New(e *endpoint.Endpoint) *Client {
+	base := strings.TrimSuffix(e.BaseURL.Path, "/") + amclient.DefaultBasePath
+	rt := httptransport.NewWithClient(e.BaseURL.Host, base, []string{e.BaseURL.Scheme}, e.Client)
+	return &Client{api: amclient.New(rt, strfmt.Default), endpoint: e}
 }
 
-// FromFactory returns a client over --alertmanager-url, or the API server's
-// service proxy to the Alertmanager Service named in settings.
-func FromFactory(f *factory.Factory) (*Client, error) {
-	e, err := f.AlertmanagerEndpoint()
-	if err != nil {
-		return nil, err
-	}
-	return NewClient(factory.AlertmanagerAPI(e), e), nil
-}
+// Endpoint returns how Alertmanager is reached.
+func (c *Client) Endpoint() *endpoint.Endpoint { return c.endpoint }
 
 // Via describes how Alertmanager is reached, for messages.
 func (c *Client) Via() string { return c.endpoint.Via }
@@ -161,14 +157,14 @@ func (c *Client) NotificationCounters(ctx context.Context) (NotificationCounters
 }
 
 func isConnectionError(err error) bool {
-	var conn *factory.ConnectionError
+	var conn *endpoint.ConnectionError
 	return errors.As(err, &conn)
 }
 
 // apiError says what was being done; Alertmanager refusing the request (4xx)
 // exits 2, connection failures keep their own code, anything else exits 1.
 func apiError(what string, err error) error {
-	var conn *factory.ConnectionError
+	var conn *endpoint.ConnectionError
 	if errors.As(err, &conn) {
 		return fmt.Errorf("%s: %w", what, conn)
 	}

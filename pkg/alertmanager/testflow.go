@@ -72,13 +72,11 @@ func (c *Client) RunTestAlert(ctx context.Context, o TestAlertOptions) (*TestAle
 	if err != nil {
 		return nil, err
 	}
-	if st.Config == nil {
-		return nil, errors.New("Alertmanager's status has no config")
-	}
-	byReceiver, err := ReceiverIntegrations(deref(st.Config.Original))
+	cfg, err := ConfigOf(st)
 	if err != nil {
 		return nil, err
 	}
+	byReceiver := cfg.ReceiverIntegrations()
 	before, err := c.NotificationCounters(ctx)
 	if err != nil {
 		return nil, err

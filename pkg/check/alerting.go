@@ -10,7 +10,8 @@ import (
 
 	ammodels "github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/common/model"
-	"sigs.k8s.io/yaml"
+
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 )
 
 // NotificationWindow is how far back failed notifications count as recent.
@@ -99,63 +100,35 @@ func (e *Env) checkDiscordReceiver(ctx context.Context) Result {
 	return EvaluateDiscordReceiver(e.Settings.Monitoring.Receiver, original)
 }
 
-// amConfig is the part of Alertmanager's configuration the check reads (from
-// /api/v2/status, where secrets are already redacted).
-type amConfig struct {
-	Route     amRoute `json:"route"`
-	Receivers []struct {
-		Name           string `json:"name"`
-		DiscordConfigs []struct {
-			SendResolved *bool `json:"send_resolved"`
-		} `json:"discord_configs"`
-	} `json:"receivers"`
-}
-
-type amRoute struct {
-	Receiver string    `json:"receiver"`
-	Routes   []amRoute `json:"routes"`
-}
-
-func (r amRoute) uses(receiver string) bool {
-	if r.Receiver == receiver {
-		return true
-	}
-	for _, c := range r.Routes {
-		if c.uses(receiver) {
-			return true
-		}
-	}
-	return false
-}
-
 // EvaluateDiscordReceiver judges Alertmanager's loaded configuration: the receiver
 // must exist, send to Discord with send_resolved, and be used by a route.
 func EvaluateDiscordReceiver(receiver, configYAML string) Result {
 	hint := "kubectl picluster install --component monitoring, then check the HelmRelease's Alertmanager values"
-	var cfg amConfig
-	if err := yaml.Unmarshal([]byte(configYAML), &cfg); err != nil {
+	cfg, err := alertmanager.ParseConfig(configYAML)
+	if err != nil {
 		return Fail(hint, "", "Alertmanager's configuration cannot be read: %v", err)
 	}
-	var names []string
-	for _, r := range cfg.Receivers {
-		names = append(names, r.Name)
-		if r.Name != receiver {
-			continue
-		}
-		if len(r.DiscordConfigs) == 0 {
-			return Fail(hint, "", "receiver %s has no discord_configs: alerts never reach Discord", receiver)
-		}
-		for _, d := range r.DiscordConfigs {
-			// Alertmanager's default for Discord is send_resolved: true.
-			if d.SendResolved != nil && !*d.SendResolved {
+	r, ok := cfg.Receiver(receiver)
+	if ok {
+		discord := 0
+		for _, n := range r.Notifiers {
+			if n.Integration != "discord" {
+				continue
+			}
+			discord++
+			if !n.SendResolved {
 				return Warn(hint, "", "receiver %s has send_resolved off: Discord never hears that an alert resolved", receiver)
 			}
 		}
-		if !cfg.Route.uses(receiver) {
+		if discord == 0 {
+			return Fail(hint, "", "receiver %s has no discord_configs: alerts never reach Discord", receiver)
+		}
+		if !cfg.Route.Uses(receiver) {
 			return Warn(hint, "", "receiver %s exists but no route sends alerts to it", receiver)
 		}
 		return OK("receiver %s sends to Discord with send_resolved", receiver)
 	}
+	names := cfg.ReceiverNames()
 	sort.Strings(names)
 	return Fail(hint, "", "Alertmanager has no receiver %s (it has: %s)", receiver, strings.Join(names, ", "))
 }

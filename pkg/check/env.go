@@ -6,32 +6,51 @@ import (
 	"sync"
 	"time"
 
-	amclient "github.com/prometheus/alertmanager/api/v2/client"
-	amalert "github.com/prometheus/alertmanager/api/v2/client/alert"
-	amgeneral "github.com/prometheus/alertmanager/api/v2/client/general"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	ammodels "github.com/prometheus/alertmanager/api/v2/models"
 	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
-// Resources of the custom kinds the checks read.
-var (
-	HelmReleases    = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
-	ServiceMonitors = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"}
-	PrometheusRules = schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"}
-	ExternalSecrets = schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "externalsecrets"}
-	// SecretStores and ClusterSecretStores are ESO's stores; the check reads one only to
-	// tell which provider (and so which remoteRef form) it has when a sync fails.
-	SecretStores        = schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "secretstores"}
-	ClusterSecretStores = schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "clustersecretstores"}
-)
+// HelmReleases is the resource of Flux's HelmRelease kind.
+func HelmReleases() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}
+}
+
+// ServiceMonitors is the resource of prometheus-operator's ServiceMonitor kind.
+func ServiceMonitors() schema.GroupVersionResource {
+	return monitoringv1.SchemeGroupVersion.WithResource(monitoringv1.ServiceMonitorName)
+}
+
+// PrometheusRules is the resource of prometheus-operator's PrometheusRule kind.
+func PrometheusRules() schema.GroupVersionResource {
+	return monitoringv1.SchemeGroupVersion.WithResource(monitoringv1.PrometheusRuleName)
+}
+
+// ExternalSecrets is the resource of External Secrets Operator's ExternalSecret kind.
+func ExternalSecrets() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "externalsecrets"}
+}
+
+// SecretStores is the resource of ESO's namespaced store kind; the check reads one only to
+// tell which provider (and so which remoteRef form) it has when a sync fails.
+func SecretStores() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "secretstores"}
+}
+
+// ClusterSecretStores is the resource of ESO's cluster-wide store kind (see SecretStores).
+func ClusterSecretStores() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: "external-secrets.io", Version: "v1", Resource: "clustersecretstores"}
+}
 
 // Env is what the checks gather from: settings, clients, and the bundle install
 // renders from the same settings (the objects the checks expect). Answers that
@@ -44,14 +63,8 @@ type Env struct {
 	// Err fields then say why, and the checks that need them fail with it.
 	Prometheus      *prometheus.Client
 	PrometheusErr   error
-	Alertmanager    *amclient.AlertmanagerAPI
+	Alertmanager    *alertmanager.Client
 	AlertmanagerErr error
-	// PrometheusVia and AlertmanagerVia describe how they are reached, for messages.
-	PrometheusVia   string
-	AlertmanagerVia string
-	// ServiceProxy is set when Prometheus or Alertmanager is reached through the API
-	// server's service proxy: the permissions check then asks for services/proxy.
-	ServiceProxy bool
 	// Bundle is what `install` renders from Settings.
 	Bundle []*unstructured.Unstructured
 	// Now is the clock (time.Now when nil).
@@ -62,7 +75,7 @@ type Env struct {
 	targets  memo[[]prometheus.Target]
 	rules    memo[[]prometheus.RuleGroup]
 	amStatus memo[*ammodels.AlertmanagerStatus]
-	monitor  memo[*unstructured.Unstructured]
+	monitor  memo[*monitoringv1.ServiceMonitor]
 	cronJob  memo[*batchv1.CronJob]
 }
 
@@ -118,50 +131,80 @@ func (e *Env) Rules(ctx context.Context) ([]prometheus.RuleGroup, error) {
 	})
 }
 
-// AlertmanagerStatus returns Alertmanager's status (version and config), fetched once.
-func (e *Env) AlertmanagerStatus(ctx context.Context) (*ammodels.AlertmanagerStatus, error) {
-	return e.amStatus.get(func() (*ammodels.AlertmanagerStatus, error) {
-		if e.Alertmanager == nil {
-			if e.AlertmanagerErr != nil {
-				return nil, e.AlertmanagerErr
-			}
-			return nil, fmt.Errorf("no Alertmanager connection")
-		}
-		ok, err := e.Alertmanager.General.GetStatus(amgeneral.NewGetStatusParamsWithContext(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("ask Alertmanager for its status: %w", err)
-		}
-		return ok.Payload, nil
-	})
-}
-
-// AlertmanagerAlerts returns Alertmanager's alerts matching the filter (active,
-// silenced and inhibited ones included).
-func (e *Env) AlertmanagerAlerts(ctx context.Context, filter ...string) (ammodels.GettableAlerts, error) {
+// amClient returns the Alertmanager client or why there is none.
+func (e *Env) amClient() (*alertmanager.Client, error) {
 	if e.Alertmanager == nil {
 		if e.AlertmanagerErr != nil {
 			return nil, e.AlertmanagerErr
 		}
 		return nil, fmt.Errorf("no Alertmanager connection")
 	}
-	p := amalert.NewGetAlertsParamsWithContext(ctx).WithFilter(filter)
-	ok, err := e.Alertmanager.Alert.GetAlerts(p)
+	return e.Alertmanager, nil
+}
+
+// AlertmanagerStatus returns Alertmanager's status (version and config), fetched once.
+func (e *Env) AlertmanagerStatus(ctx context.Context) (*ammodels.AlertmanagerStatus, error) {
+	return e.amStatus.get(func() (*ammodels.AlertmanagerStatus, error) {
+		c, err := e.amClient()
+		if err != nil {
+			return nil, err
+		}
+		return c.Status(ctx)
+	})
+}
+
+// AlertmanagerAlerts returns Alertmanager's alerts matching the filter (active,
+// silenced and inhibited ones included).
+func (e *Env) AlertmanagerAlerts(ctx context.Context, filter ...string) (ammodels.GettableAlerts, error) {
+	c, err := e.amClient()
 	if err != nil {
-		return nil, fmt.Errorf("list Alertmanager alerts: %w", err)
+		return nil, err
 	}
-	return ok.Payload, nil
+	return c.Alerts(ctx, filter)
+}
+
+// serviceProxy tells whether Prometheus or Alertmanager is reached through the
+// API server's service proxy: the permissions check then asks for services/proxy.
+func (e *Env) serviceProxy() bool {
+	return (e.Prometheus != nil && e.Prometheus.Endpoint.ServiceProxy) ||
+		(e.Alertmanager != nil && e.Alertmanager.Endpoint().ServiceProxy)
+}
+
+// prometheusVia and alertmanagerVia describe how the servers are reached, for messages.
+func (e *Env) prometheusVia() string {
+	if e.Prometheus == nil {
+		return ""
+	}
+	return e.Prometheus.Endpoint.Via
+}
+
+func (e *Env) alertmanagerVia() string {
+	if e.Alertmanager == nil {
+		return ""
+	}
+	return e.Alertmanager.Via()
 }
 
 // ServiceMonitor returns the live Immich ServiceMonitor, fetched once.
-func (e *Env) ServiceMonitor(ctx context.Context) (*unstructured.Unstructured, error) {
-	return e.monitor.get(func() (*unstructured.Unstructured, error) {
+func (e *Env) ServiceMonitor(ctx context.Context) (*monitoringv1.ServiceMonitor, error) {
+	return e.monitor.get(func() (*monitoringv1.ServiceMonitor, error) {
 		ns, name := e.serviceMonitorRef()
-		sm, err := e.Dynamic.Resource(ServiceMonitors).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		u, err := e.Dynamic.Resource(ServiceMonitors()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("get ServiceMonitor %s/%s: %w", ns, name, err)
 		}
-		return sm, nil
+		return ServiceMonitorFrom(u)
 	})
+}
+
+// ServiceMonitorFrom converts an object read with the dynamic client to
+// prometheus-operator's type.
+func ServiceMonitorFrom(u *unstructured.Unstructured) (*monitoringv1.ServiceMonitor, error) {
+	sm := &monitoringv1.ServiceMonitor{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, sm); err != nil {
+		return nil, fmt.Errorf("read ServiceMonitor %s/%s: %w", u.GetNamespace(), u.GetName(), err)
+	}
+	return sm, nil
 }
 
 // serviceMonitorRef names the bundle's ServiceMonitor (the metrics Service's name

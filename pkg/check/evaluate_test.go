@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	ammodels "github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -122,20 +124,22 @@ func TestEvaluateMetricsService(t *testing.T) {
 }
 
 func TestEvaluateServiceMonitor(t *testing.T) {
-	sm := func(selector map[string]any, nsSel map[string]any, ports ...string) *unstructured.Unstructured {
+	sm := func(selector map[string]any, nsSel map[string]any, ports ...string) *monitoringv1.ServiceMonitor {
 		var eps []any
 		for _, p := range ports {
 			eps = append(eps, map[string]any{"port": p})
 		}
-		return obj(map[string]any{"spec": map[string]any{
+		m, err := ServiceMonitorFrom(obj(map[string]any{"spec": map[string]any{
 			"selector": map[string]any{"matchLabels": selector}, "namespaceSelector": nsSel, "endpoints": eps,
-		}})
+		}}))
+		require.NoError(t, err)
+		return m
 	}
 	labels := map[string]string{"app.kubernetes.io/name": "immich-metrics"}
 	good := map[string]any{"app.kubernetes.io/name": "immich-metrics"}
 	svc := metricsService(labels, "api-metrics", "worker-metrics")
 	tests := map[string]struct {
-		sm   *unstructured.Unstructured
+		sm   *monitoringv1.ServiceMonitor
 		err  error
 		want verdict
 	}{

@@ -8,13 +8,12 @@ import (
 	"strings"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
@@ -87,23 +86,10 @@ func (e *Env) checkServiceMonitor(ctx context.Context) Result {
 	return EvaluateServiceMonitor(smNS, smName, sm, svc, err)
 }
 
-// serviceMonitorSpec is the part of a ServiceMonitor that decides what it scrapes.
-type serviceMonitorSpec struct {
-	Selector          metav1.LabelSelector `json:"selector"`
-	NamespaceSelector struct {
-		Any        bool     `json:"any"`
-		MatchNames []string `json:"matchNames"`
-	} `json:"namespaceSelector"`
-	Endpoints []struct {
-		Port       string `json:"port"`
-		TargetPort any    `json:"targetPort"`
-	} `json:"endpoints"`
-}
-
 // EvaluateServiceMonitor judges whether the ServiceMonitor really selects the
 // metrics Service, in its namespace, on ports the Service has: the link that fails
 // silently when a label or port name drifts.
-func EvaluateServiceMonitor(ns, name string, sm *unstructured.Unstructured, svc *corev1.Service, err error) Result {
+func EvaluateServiceMonitor(ns, name string, sm *monitoringv1.ServiceMonitor, svc *corev1.Service, err error) Result {
 	hint := "kubectl picluster install --component immich (restores the bundled ServiceMonitor and Service)"
 	if apierrors.IsNotFound(err) {
 		return Fail(hint, RunbookImmichTargetMissing, "%s", notFoundMessage(err))
@@ -111,11 +97,7 @@ func EvaluateServiceMonitor(ns, name string, sm *unstructured.Unstructured, svc 
 	if err != nil {
 		return Errored(err, "", RunbookImmichTargetMissing, "read ServiceMonitor %s/%s and its Service", ns, name)
 	}
-	var spec serviceMonitorSpec
-	raw, _, _ := unstructured.NestedMap(sm.Object, "spec")
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
-		return Fail(hint, RunbookImmichTargetMissing, "ServiceMonitor %s/%s has a spec this check cannot read: %v", ns, name, err)
-	}
+	spec := &sm.Spec
 	if !spec.NamespaceSelector.Any {
 		names := spec.NamespaceSelector.MatchNames
 		if len(names) == 0 {

@@ -76,19 +76,19 @@ func (e *Env) RequiredAccess() []Access {
 	acc := []Access{
 		{Verb: "get", Resource: "services", Namespace: s.Namespaces.Immich},
 		{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: s.Namespaces.Immich},
-		{Verb: "get", Group: ServiceMonitors.Group, Resource: ServiceMonitors.Resource, Namespace: smNS},
-		{Verb: "get", Group: HelmReleases.Group, Resource: HelmReleases.Resource, Namespace: s.Namespaces.Monitoring},
+		{Verb: "get", Group: ServiceMonitors().Group, Resource: ServiceMonitors().Resource, Namespace: smNS},
+		{Verb: "get", Group: HelmReleases().Group, Resource: HelmReleases().Resource, Namespace: s.Namespaces.Monitoring},
 		{Verb: "get", Group: "batch", Resource: "cronjobs", Namespace: s.Namespaces.Backup},
 		{Verb: "list", Group: "batch", Resource: "jobs", Namespace: s.Namespaces.Backup},
 	}
 	seen := map[string]bool{}
-	for _, es := range e.bundled(ExternalSecrets.Group, "ExternalSecret") {
+	for _, es := range e.bundled(ExternalSecrets().Group, "ExternalSecret") {
 		if !seen[es.GetNamespace()] {
 			seen[es.GetNamespace()] = true
-			acc = append(acc, Access{Verb: "get", Group: ExternalSecrets.Group, Resource: ExternalSecrets.Resource, Namespace: es.GetNamespace()})
+			acc = append(acc, Access{Verb: "get", Group: ExternalSecrets().Group, Resource: ExternalSecrets().Resource, Namespace: es.GetNamespace()})
 		}
 	}
-	if e.ServiceProxy {
+	if e.serviceProxy() {
 		acc = append(acc, Access{Verb: "get", Resource: "services", Subresource: "proxy", Namespace: s.Namespaces.Monitoring})
 	}
 	return acc

@@ -112,7 +112,7 @@ func EvaluateCRDs(kinds []schema.GroupVersionKind, answers map[schema.GroupVersi
 
 func (e *Env) checkHelmRelease(ctx context.Context) Result {
 	ns, name := e.Settings.Namespaces.Monitoring, e.Settings.Monitoring.HelmRelease
-	hr, err := e.Dynamic.Resource(HelmReleases).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	hr, err := e.Dynamic.Resource(HelmReleases()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	return EvaluateHelmRelease(ns, name, hr, err)
 }
 
@@ -170,7 +170,7 @@ func (e *Env) checkPrometheus(ctx context.Context) Result {
 	if err == nil {
 		v, err = c.Version(ctx)
 	}
-	return EvaluateServer("Prometheus", e.PrometheusVia, v, err, e.hintServer("prometheus"))
+	return EvaluateServer("Prometheus", e.prometheusVia(), v, err, e.hintServer("prometheus"))
 }
 
 func (e *Env) checkAlertmanager(ctx context.Context) Result {
@@ -179,7 +179,7 @@ func (e *Env) checkAlertmanager(ctx context.Context) Result {
 	if err == nil && st.VersionInfo != nil && st.VersionInfo.Version != nil {
 		v = *st.VersionInfo.Version
 	}
-	res := EvaluateServer("Alertmanager", e.AlertmanagerVia, v, err, e.hintServer("alertmanager"))
+	res := EvaluateServer("Alertmanager", e.alertmanagerVia(), v, err, e.hintServer("alertmanager"))
 	if res.Status == StatusOK && st != nil {
 		return Worst(res, evaluateAlertmanagerCluster(st.Cluster))
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -37,26 +38,24 @@ type BundledRule struct {
 // BundledGroups reads the rule groups out of PrometheusRule objects.
 func BundledGroups(rules []*unstructured.Unstructured) ([]BundledGroup, error) {
 	var out []BundledGroup
-	for _, pr := range rules {
-		var spec struct {
-			Groups []struct {
-				Name  string        `json:"name"`
-				Rules []BundledRule `json:"rules"`
-			} `json:"groups"`
+	for _, u := range rules {
+		var pr monitoringv1.PrometheusRule
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &pr); err != nil {
+			return nil, fmt.Errorf("read PrometheusRule %s/%s: %w", u.GetNamespace(), u.GetName(), err)
 		}
-		raw, _, _ := unstructured.NestedMap(pr.Object, "spec")
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
-			return nil, fmt.Errorf("read PrometheusRule %s/%s: %w", pr.GetNamespace(), pr.GetName(), err)
-		}
-		for _, g := range spec.Groups {
-			out = append(out, BundledGroup{Rule: pr.GetNamespace() + "/" + pr.GetName(), Name: g.Name, Rules: g.Rules})
+		for _, g := range pr.Spec.Groups {
+			b := BundledGroup{Rule: pr.Namespace + "/" + pr.Name, Name: g.Name}
+			for _, r := range g.Rules {
+				b.Rules = append(b.Rules, BundledRule{Alert: r.Alert, Record: r.Record, Expr: r.Expr.String()})
+			}
+			out = append(out, b)
 		}
 	}
 	return out, nil
 }
 
 func (e *Env) bundledGroups() ([]BundledGroup, error) {
-	return BundledGroups(e.bundled(PrometheusRules.Group, "PrometheusRule"))
+	return BundledGroups(e.bundled(monitoringv1.SchemeGroupVersion.Group, monitoringv1.PrometheusRuleKind))
 }
 
 func (e *Env) checkRuleGroups(ctx context.Context) Result {

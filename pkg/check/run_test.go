@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
-	"github.com/picluster/kubectl-picluster/pkg/factory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -102,7 +102,7 @@ func TestRunTimesOutOneCheckAndPanicsAlone(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
-	conn := &factory.ConnectionError{Name: "Prometheus", Via: "http://127.0.0.1:1", Err: errors.New("connection refused")}
+	conn := &endpoint.ConnectionError{Name: "Prometheus", Via: "http://127.0.0.1:1", Err: errors.New("connection refused")}
 	urlErr := &url.Error{Op: "Get", URL: "https://127.0.0.1:6443/version", Err: errors.New("connection refused")}
 	tests := map[string]struct {
 		results       []Result

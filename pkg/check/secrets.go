@@ -29,7 +29,7 @@ type ExternalSecretAnswer struct {
 }
 
 func (e *Env) checkExternalSecrets(ctx context.Context) Result {
-	bundled := e.bundled(ExternalSecrets.Group, "ExternalSecret")
+	bundled := e.bundled(ExternalSecrets().Group, "ExternalSecret")
 	answers := make([]ExternalSecretAnswer, len(bundled))
 	var wg sync.WaitGroup
 	for i, b := range bundled {
@@ -37,7 +37,7 @@ func (e *Env) checkExternalSecrets(ctx context.Context) Result {
 		go func() {
 			defer wg.Done()
 			a := ExternalSecretAnswer{Namespace: b.GetNamespace(), Name: b.GetName()}
-			a.Object, a.Err = e.Dynamic.Resource(ExternalSecrets).Namespace(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
+			a.Object, a.Err = e.Dynamic.Resource(ExternalSecrets()).Namespace(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
 			answers[i] = a
 		}()
 	}
@@ -66,9 +66,9 @@ func (e *Env) secretStore(ctx context.Context, ns string) StoreAnswer {
 	a := StoreAnswer{Kind: es.StoreKind, Name: es.StoreName}
 	var obj *unstructured.Unstructured
 	if es.StoreKind == "ClusterSecretStore" {
-		obj, a.Err = e.Dynamic.Resource(ClusterSecretStores).Get(ctx, es.StoreName, metav1.GetOptions{})
+		obj, a.Err = e.Dynamic.Resource(ClusterSecretStores()).Get(ctx, es.StoreName, metav1.GetOptions{})
 	} else {
-		obj, a.Err = e.Dynamic.Resource(SecretStores).Namespace(ns).Get(ctx, es.StoreName, metav1.GetOptions{})
+		obj, a.Err = e.Dynamic.Resource(SecretStores()).Namespace(ns).Get(ctx, es.StoreName, metav1.GetOptions{})
 	}
 	if a.Err != nil {
 		return a

@@ -1,10 +1,13 @@
 // Package factory builds what commands need from the global flags: the settings,
-// Kubernetes clients, and connections to Prometheus and Alertmanager. Everything
-// is built lazily, so a command pays only for the clients it uses.
+// Kubernetes clients, and the Prometheus and Alertmanager clients (over
+// pkg/endpoint). Everything is built lazily and once, so a command pays only for
+// the clients it uses. Only command packages import it; domain packages are
+// handed their clients.
 package factory
 
 import (
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -12,7 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
@@ -42,6 +47,16 @@ type Factory struct {
 	restOnce sync.Once
 	rest     *rest.Config
 	restErr  error
+
+	wrappers []func(http.RoundTripper) http.RoundTripper
+
+	promOnce sync.Once
+	prom     *prometheus.Client
+	promErr  error
+
+	amOnce sync.Once
+	am     *alertmanager.Client
+	amErr  error
 }
 
 // New returns a factory over kubectl's flags and the plugin's own. Both are read

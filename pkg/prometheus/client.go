@@ -7,7 +7,6 @@ package prometheus
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -16,43 +15,30 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 )
 
 // Client asks one Prometheus server.
 type Client struct {
 	// API is the official client.
 	API promv1.API
-	// HTTP and BaseURL reach the HTTP API directly (for /api/v1/targets).
-	HTTP    *http.Client
-	BaseURL *url.URL
+	// Endpoint is how the server is reached; it also serves the HTTP API
+	// directly (for /api/v1/targets).
+	Endpoint *endpoint.Endpoint
 }
 
-// New returns a client for the Prometheus at baseURL, reached with hc.
-func New(baseURL *url.URL, hc *http.Client) (*Client, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	c, err := promapi.NewClient(promapi.Config{Address: baseURL.String(), Client: hc})
+// New returns a client for the Prometheus at e.
+func New(e *endpoint.Endpoint) (*Client, error) {
+	c, err := promapi.NewClient(promapi.Config{Address: e.BaseURL.String(), Client: e.Client})
 	if err != nil {
-		return nil, fmt.Errorf("create Prometheus client for %s: %w", baseURL.Redacted(), err)
+		return nil, fmt.Errorf("create Prometheus client for %s: %w", e.Via, err)
 	}
-	return &Client{API: promv1.NewAPI(c), HTTP: hc, BaseURL: baseURL}, nil
-}
-
-// FromFactory returns a client for the Prometheus the global flags and settings
-// name (--prometheus-url, or the API server's service proxy).
-func FromFactory(f *factory.Factory) (*Client, error) {
-	e, err := f.PrometheusEndpoint()
-	if err != nil {
-		return nil, err
-	}
-	return New(e.BaseURL, e.Client)
+	return &Client{API: promv1.NewAPI(c), Endpoint: e}, nil
 }
 
 // url returns the absolute URL of an API path with a query.
 func (c *Client) url(p string, q url.Values) string {
-	u := *c.BaseURL
+	u := *c.Endpoint.BaseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + p
 	u.RawQuery = q.Encode()
 	return u.String()

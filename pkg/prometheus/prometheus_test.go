@@ -13,6 +13,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 )
 
 // TestAgainstRealPrometheus asks a real Prometheus (it scrapes itself and a port
@@ -45,7 +46,7 @@ scrape_configs:
 	require.NoError(t, p.Reload(ctx, replacePort(cfg, p.Port), rules))
 	u, err := url.Parse(p.URL)
 	require.NoError(t, err)
-	c, err := New(u, nil)
+	c, err := New(endpoint.Direct("Prometheus", u, 0))
 	require.NoError(t, err)
 
 	v, err := c.Version(ctx)

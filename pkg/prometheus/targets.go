@@ -69,14 +69,14 @@ func (c *Client) ActiveTargets(ctx context.Context) ([]Target, error) {
 		return nil, fmt.Errorf("list Prometheus targets: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.Endpoint.Client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("list Prometheus targets: %w", err)
 	}
 	defer resp.Body.Close()
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return nil, fmt.Errorf("list Prometheus targets: %s answered %s with %q, not the Prometheus API", c.BaseURL.Redacted(), resp.Status, head)
+		return nil, fmt.Errorf("list Prometheus targets: %s answered %s with %q, not the Prometheus API", c.Endpoint.BaseURL.Redacted(), resp.Status, head)
 	}
 	targets, err := DecodeTargets(resp.Body)
 	if err != nil {

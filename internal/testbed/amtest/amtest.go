@@ -159,7 +159,7 @@ func Amtool(t testing.TB, url string, args ...string) string {
 func Client(t testing.TB, url string) *alertmanager.Client {
 	t.Helper()
 	f := factory.New(genericclioptions.NewConfigFlags(false), &factory.Options{AlertmanagerURL: url})
-	c, err := alertmanager.FromFactory(f)
+	c, err := f.Alertmanager()
 	require.NoError(t, err)
 	return c
 }

@@ -36,7 +36,7 @@ func NewCmdAlert(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.
 }
 
 func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
-	return func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }
+	return f.Alertmanager
 }
 
 // TestOptions are the options of `alert test`.

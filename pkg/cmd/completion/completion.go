@@ -11,8 +11,9 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
-// Shells lists the shells a completion script can be printed for.
-var Shells = []string{"bash", "zsh", "fish"}
+// shells lists the shells a completion script can be printed for (a new slice
+// each time: cobra keeps it, and nothing may change it for the next command).
+func shells() []string { return []string{"bash", "zsh", "fish"} }
 
 // NewCmdCompletion returns the `completion` command.
 func NewCmdCompletion(streams genericiooptions.IOStreams) *cobra.Command {
@@ -29,7 +30,7 @@ on PATH and kubectl's own completion is loaded.`,
 			"kubectl-picluster completion zsh > \"${fpath[1]}/_kubectl-picluster\"",
 			"kubectl-picluster completion fish > ~/.config/fish/completions/kubectl-picluster.fish",
 		),
-		ValidArgs: Shells,
+		ValidArgs: shells(),
 		Args:      cmdutil.Args(cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root := cmd.Root()

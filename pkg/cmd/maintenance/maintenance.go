@@ -41,7 +41,7 @@ namespaces.immich).`,
 }
 
 func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
-	return func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }
+	return f.Alertmanager
 }
 
 // StartOptions are the options of `maintenance start`.

@@ -62,7 +62,7 @@ Exits 1 when a rule fails to evaluate.`,
 // Complete connects to Prometheus.
 func (o *Options) Complete() error {
 	var err error
-	o.client, err = prometheus.FromFactory(o.f)
+	o.client, err = o.f.Prometheus()
 	return err
 }
 

@@ -31,7 +31,7 @@ type AddOptions struct {
 }
 
 func newCmdAdd(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &AddOptions{streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	o := &AddOptions{streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:   "add MATCHER... (--duration D | --end T) --comment C",
 		Short: "Create a silence and print its ID",

@@ -24,7 +24,7 @@ type ExpireOptions struct {
 }
 
 func newCmdExpire(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ExpireOptions{streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	o := &ExpireOptions{streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:     "expire ID...",
 		Aliases: []string{"rm"},

@@ -26,7 +26,7 @@ type ExtendOptions struct {
 }
 
 func newCmdExtend(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ExtendOptions{streams: streams, client: func() (*alertmanager.Client, error) { return alertmanager.FromFactory(f) }}
+	o := &ExtendOptions{streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:   "extend ID --duration D",
 		Short: "Move a silence's end later by a duration",

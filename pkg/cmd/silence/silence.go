@@ -48,7 +48,7 @@ func completeSilenceIDs(f *factory.Factory, max int) cobra.CompletionFunc {
 		if max > 0 && len(args) >= max {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		c, err := alertmanager.FromFactory(f)
+		c, err := f.Alertmanager()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveError
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
 
@@ -77,7 +78,7 @@ func prometheusClient(u string) (*prometheus.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return prometheus.New(parsed, nil)
+	return prometheus.New(endpoint.Direct("Prometheus", parsed, 0))
 }
 
 var (

@@ -80,7 +80,7 @@ func (o *Options) Validate() error {
 // Complete connects to Prometheus.
 func (o *Options) Complete() error {
 	var err error
-	o.client, err = prometheus.FromFactory(o.f)
+	o.client, err = o.f.Prometheus()
 	return err
 }
 
