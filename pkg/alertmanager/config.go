@@ -24,8 +24,10 @@ type RunningConfig struct {
 
 // Route is one node of the routing tree.
 type Route struct {
-	Receiver string  `json:"receiver"`
-	Routes   []Route `json:"routes"`
+	// Receiver is the route's receiver (inherited from the parent when empty).
+	Receiver string `json:"receiver"`
+	// Routes are the child routes.
+	Routes []Route `json:"routes"`
 }
 
 // Uses tells whether the route or any route below it sends to receiver.
@@ -43,6 +45,7 @@ func (r Route) Uses(receiver string) bool {
 
 // Receiver is one receiver and its notifiers.
 type Receiver struct {
+	// Name is the receiver's name, as routes refer to it.
 	Name string
 	// Notifiers are the receiver's notifier configs, by integration name, then
 	// in the config's order.
@@ -62,6 +65,7 @@ type Notifier struct {
 // Integration is one kind of notifier of a receiver (discord, webhook, email, ...),
 // named as the integration label of Alertmanager's metrics names it.
 type Integration struct {
+	// Name is the integration's name (the `<name>_configs` key without the suffix).
 	Name string `json:"name"`
 	// Configs counts the notifiers of this kind in the receiver.
 	Configs int `json:"configs"`

@@ -98,15 +98,20 @@ func (m *memo[T]) get(f func() (T, error)) (T, error) {
 	return m.v, m.err
 }
 
+// connected returns a client, or why there is none.
+func connected[T any](c *T, err error, name string) (*T, error) {
+	if c != nil {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("no %s connection", name)
+}
+
 // promClient returns the Prometheus client or why there is none.
 func (e *Env) promClient() (*prometheus.Client, error) {
-	if e.Prometheus == nil {
-		if e.PrometheusErr != nil {
-			return nil, e.PrometheusErr
-		}
-		return nil, fmt.Errorf("no Prometheus connection")
-	}
-	return e.Prometheus, nil
+	return connected(e.Prometheus, e.PrometheusErr, "Prometheus")
 }
 
 // Targets returns Prometheus's active targets, fetched once.
@@ -133,13 +138,7 @@ func (e *Env) Rules(ctx context.Context) ([]prometheus.RuleGroup, error) {
 
 // amClient returns the Alertmanager client or why there is none.
 func (e *Env) amClient() (*alertmanager.Client, error) {
-	if e.Alertmanager == nil {
-		if e.AlertmanagerErr != nil {
-			return nil, e.AlertmanagerErr
-		}
-		return nil, fmt.Errorf("no Alertmanager connection")
-	}
-	return e.Alertmanager, nil
+	return connected(e.Alertmanager, e.AlertmanagerErr, "Alertmanager")
 }
 
 // AlertmanagerStatus returns Alertmanager's status (version and config), fetched once.

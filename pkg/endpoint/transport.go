@@ -15,9 +15,12 @@ import (
 // ConnectionError says that Prometheus or Alertmanager could not be reached, and
 // how it was tried. It exits 2, or 124 when the attempt timed out.
 type ConnectionError struct {
+	// Name is what could not be reached: "Prometheus" or "Alertmanager".
 	Name string
-	Via  string
-	Err  error
+	// Via is how it was tried (a URL or the service proxy), without credentials.
+	Via string
+	// Err is the failure.
+	Err error
 }
 
 func (e *ConnectionError) Error() string {
