@@ -209,7 +209,7 @@ func ServiceMonitorFrom(u *unstructured.Unstructured) (*monitoringv1.ServiceMoni
 // serviceMonitorRef names the bundle's ServiceMonitor (the metrics Service's name
 // in the Immich namespace when the bundle has none).
 func (e *Env) serviceMonitorRef() (string, string) {
-	for _, o := range e.bundled("monitoring.coreos.com", "ServiceMonitor") {
+	for _, o := range e.bundled(monitoringv1.SchemeGroupVersion.Group, monitoringv1.ServiceMonitorsKind) {
 		return o.GetNamespace(), o.GetName()
 	}
 	return e.Settings.Namespaces.Immich, e.Settings.Immich.MetricsService

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	ammodels "github.com/prometheus/alertmanager/api/v2/models"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,16 +26,18 @@ func monitoringChecks(e *Env) []Check {
 }
 
 // kubePrometheusKinds are the custom kinds kube-prometheus-stack itself runs on.
-var kubePrometheusKinds = []schema.GroupVersionKind{
-	{Group: "monitoring.coreos.com", Version: "v1", Kind: "Prometheus"},
-	{Group: "monitoring.coreos.com", Version: "v1", Kind: "Alertmanager"},
+func kubePrometheusKinds() []schema.GroupVersionKind {
+	return []schema.GroupVersionKind{
+		monitoringv1.SchemeGroupVersion.WithKind(monitoringv1.PrometheusesKind),
+		monitoringv1.SchemeGroupVersion.WithKind(monitoringv1.AlertmanagersKind),
+	}
 }
 
 // RequiredKinds lists the custom kinds the setup needs: those of the bundle's
 // objects and those kube-prometheus-stack runs on, sorted.
 func (e *Env) RequiredKinds() []schema.GroupVersionKind {
 	seen := map[schema.GroupVersionKind]bool{}
-	for _, k := range kubePrometheusKinds {
+	for _, k := range kubePrometheusKinds() {
 		seen[k] = true
 	}
 	for _, o := range e.Bundle {
