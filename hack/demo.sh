@@ -23,6 +23,9 @@ mkdir -p "$state/bin"
 
 log() { printf 'demo: %s\n' "$*" >&2; }
 
+# First, before any build: a missing Debian package stops here, naming the install command.
+hack/install-deps.sh
+
 if [[ $(id -u) -ne 0 ]]; then
 	log "needs root: the local cluster's Prometheus, Alertmanager and stand-ins live in a network namespace"
 	exit 2
