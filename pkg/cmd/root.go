@@ -43,9 +43,10 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 		Use:   "kubectl-picluster",
 		Short: "Operate a home k3s cluster: Immich, monitoring, alerting and Postgres backups",
 		Long: `kubectl picluster turns the runbook of a home k3s cluster into commands:
-install the bundled monitoring and backup manifests, check scrape targets and
+install (and uninstall) the bundled monitoring, Immich, backup and RBAC
+manifests, check the whole setup (also from cron), list scrape targets and
 alert rules, manage Alertmanager silences and maintenance windows, fire test
-alerts end to end, run and verify backups, and restore Postgres step by step.
+alerts end to end, test the Discord webhook, and read the runbooks offline.
 
 Prometheus and Alertmanager are reached through the API server's service proxy,
 so a kubeconfig is all it needs; --prometheus-url and --alertmanager-url reach
