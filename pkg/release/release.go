@@ -66,7 +66,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create release dir: %w", err)
 	}
-	res := &Result{}
+	var artifacts []Artifact
 	for _, p := range o.Platforms {
 		start := time.Now()
 		bin := filepath.Join(binDir, strings.ReplaceAll(p.String(), "/", "_"), p.Binary())
@@ -79,17 +79,23 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		}
 		fmt.Fprintf(o.Log, "release: %-14s %6.1f MiB binary  %6.1f MiB %s  (%s)\n", p, mib(a.BinarySize),
 			mib(fileSize(a.Path)), filepath.Base(a.Path), time.Since(start).Round(100*time.Millisecond))
-		res.Artifacts = append(res.Artifacts, a)
+		artifacts = append(artifacts, a)
 	}
-	if err := WriteChecksums(filepath.Join(o.OutDir, "checksums.txt"), res.Artifacts...); err != nil {
+	return Assemble(o.OutDir, o.Version, o.BaseURL, artifacts)
+}
+
+// Assemble writes checksums.txt and plugins.yaml into outDir for archives already
+// built (by Build, now or in an earlier run): the manifest lists the artifacts in the
+// order given, with the sha256 of each archive as it is on disk.
+func Assemble(outDir, version, baseURL string, artifacts []Artifact) (*Result, error) {
+	if err := WriteChecksums(filepath.Join(outDir, "checksums.txt"), artifacts...); err != nil {
 		return nil, err
 	}
-	manifest, err := GenerateManifest(o.Version, o.BaseURL, res.Artifacts)
+	manifest, err := GenerateManifest(version, baseURL, artifacts)
 	if err != nil {
 		return nil, err
 	}
-	res.Manifest = manifest
-	res.ManifestPath = filepath.Join(o.OutDir, ManifestFile)
+	res := &Result{Artifacts: artifacts, Manifest: manifest, ManifestPath: filepath.Join(outDir, ManifestFile)}
 	if err := os.WriteFile(res.ManifestPath, manifest, 0o644); err != nil {
 		return nil, fmt.Errorf("write manifest: %w", err)
 	}
@@ -139,6 +145,24 @@ func BuildBinary(ctx context.Context, o Options, p Platform, out string) error {
 	cmd.Env = append(os.Environ(), p.GoEnv()...)
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build %s for %s: %w: %s", BinaryName, p, err, strings.TrimSpace(string(output)))
+	}
+	return nil
+}
+
+// CompileCheck compiles every package of the plugin for p with BuildBinary's compile
+// flags, but does not link (`go vet` of the main package): it proves the code builds
+// for p, and shares the Go build cache with BuildBinary, so packages unchanged since the
+// last build for p cost nothing. o needs RepoRoot (and Go, "go" when empty).
+func CompileCheck(ctx context.Context, o Options, p Platform) error {
+	goCmd := o.Go
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	cmd := exec.CommandContext(ctx, goCmd, "vet", "-trimpath", MainPackage)
+	cmd.Dir = o.RepoRoot
+	cmd.Env = append(os.Environ(), p.GoEnv()...)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("compile %s for %s: %w: %s", BinaryName, p, err, strings.TrimSpace(string(output)))
 	}
 	return nil
 }

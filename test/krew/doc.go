@@ -4,6 +4,8 @@
 // (sigs.k8s.io/krew, built by hack/build-krew.sh) and run through kubectl's plugin
 // discovery and plugin completion.
 //
-// The build covers every release platform (on 2 cores: ~1 min warm, several minutes
-// cold); PICLUSTER_RELEASE_PLATFORMS=linux/amd64 limits it while iterating.
+// This machine's platform is built from the working tree on every run; the other
+// release platforms only when the release inputs change, and otherwise come from
+// ~/.cache/picluster/release/<key> after a compile check (cache_test.go).
+// PICLUSTER_RELEASE_PLATFORMS=linux/amd64 builds exactly the platforms named, uncached.
 package krew

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -59,9 +61,13 @@ var build struct {
 	dir  string
 	err  error
 	took time.Duration
+	how  string
 }
 
-// builtRelease builds the release once for all tests of the package.
+// builtRelease builds the release once for all tests of the package: this machine's
+// platform always, from the working tree (it is the archive krew installs and kubectl
+// runs); the other platforms from the release cache (cache_test.go) unless the release
+// inputs changed. With PICLUSTER_RELEASE_PLATFORMS set, exactly those are built, uncached.
 func builtRelease(t *testing.T) (*release.Result, string) {
 	t.Helper()
 	if testing.Short() {
@@ -70,22 +76,80 @@ func builtRelease(t *testing.T) (*release.Result, string) {
 	build.once.Do(func() {
 		start := time.Now()
 		build.dir = filepath.Join(workDir, "dist")
-		var platforms []release.Platform
-		platforms, build.err = release.ParsePlatforms(os.Getenv(envPlatforms))
-		if build.err != nil {
-			return
-		}
 		var log bytes.Buffer
-		build.res, build.err = release.Build(context.Background(), release.Options{
-			RepoRoot: repoRoot(t), Version: testVersion, Commit: testCommit,
-			OutDir: build.dir, Platforms: platforms, ModTime: time.Unix(1_750_000_000, 0), Log: &log,
-		})
+		build.res, build.how, build.err = buildRelease(context.Background(), repoRoot(t), build.dir, &log)
 		build.took = time.Since(start)
 		fmt.Fprint(os.Stderr, log.String())
 	})
 	require.NoError(t, build.err, "build the release")
-	t.Logf("release of %d platforms built in %s", len(build.res.Artifacts), build.took.Round(time.Second))
+	t.Logf("release of %d platforms ready in %s (%s)", len(build.res.Artifacts), build.took.Round(time.Second), build.how)
 	return build.res, build.dir
+}
+
+// buildRelease builds the fresh platforms into dir, puts the cached ones beside them and
+// writes checksums.txt and plugins.yaml over all, in the order of the platform list.
+func buildRelease(ctx context.Context, root, dir string, log io.Writer) (*release.Result, string, error) {
+	platforms, err := release.ParsePlatforms(os.Getenv(envPlatforms))
+	if err != nil {
+		return nil, "", err
+	}
+	fresh, cached := platforms, []release.Platform(nil)
+	if os.Getenv(envPlatforms) == "" {
+		fresh, cached = splitHost(platforms)
+	}
+	o := release.Options{
+		RepoRoot: root, Version: testVersion, Commit: testCommit, BaseURL: release.DefaultBaseURL(testVersion),
+		OutDir: dir, Platforms: fresh, ModTime: time.Unix(1_750_000_000, 0), Log: log,
+	}
+	res := &release.Result{}
+	if len(fresh) > 0 { // empty Platforms would mean all of them
+		if res, err = release.Build(ctx, o); err != nil {
+			return nil, "", err
+		}
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("create release dir: %w", err)
+	}
+	how := fmt.Sprintf("%d built", len(fresh))
+	if len(cached) == 0 {
+		return res, how, nil
+	}
+	more, from, err := cachedArtifacts(ctx, o, cached)
+	if err != nil {
+		return nil, "", err
+	}
+	arts := res.Artifacts
+	for _, a := range more {
+		dst := filepath.Join(dir, filepath.Base(a.Path))
+		for _, f := range [][2]string{{a.Path, dst}, {a.Path + ".sha256", dst + ".sha256"}} {
+			if err := linkOrCopy(f[0], f[1]); err != nil {
+				return nil, "", fmt.Errorf("take %s from the release cache: %w", a.Platform, err)
+			}
+		}
+		a.Path = dst
+		arts = append(arts, a)
+	}
+	order := map[release.Platform]int{}
+	for i, p := range platforms {
+		order[p] = i
+	}
+	sort.Slice(arts, func(i, j int) bool { return order[arts[i].Platform] < order[arts[j].Platform] })
+	res, err = release.Assemble(dir, testVersion, o.BaseURL, arts)
+	if err != nil {
+		return nil, "", err
+	}
+	return res, fmt.Sprintf("%s, %d %s", how, len(more), from), nil
+}
+
+// splitHost separates this machine's platform (built every run) from the others.
+func splitHost(platforms []release.Platform) (host, others []release.Platform) {
+	for _, p := range platforms {
+		if p.OS == runtime.GOOS && p.Arch == runtime.GOARCH {
+			host = append(host, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	return host, others
 }
 
 // artifact returns the built archive for a platform, or skips/fails when it was not built.
