@@ -149,16 +149,19 @@ func BuildBinary(ctx context.Context, o Options, p Platform, out string) error {
 	return nil
 }
 
-// CompileCheck compiles every package of the plugin for p with BuildBinary's compile
-// flags, but does not link (`go vet` of the main package): it proves the code builds
-// for p, and shares the Go build cache with BuildBinary, so packages unchanged since the
-// last build for p cost nothing. o needs RepoRoot (and Go, "go" when empty).
+// CompileCheck compiles the plugin, its main package and every package it imports, for
+// p with BuildBinary's compile flags, but does not link it (`go list -export`, which
+// builds each package's export data and fails on any compile error). It shares the Go
+// build cache with BuildBinary, so packages unchanged since the last build for p cost
+// nothing; `go vet` would also compute analysis facts for every dependency (measured
+// here: 240 s the first time per platform, against 20 s for a whole link).
+// o needs RepoRoot (and Go, "go" when empty).
 func CompileCheck(ctx context.Context, o Options, p Platform) error {
 	goCmd := o.Go
 	if goCmd == "" {
 		goCmd = "go"
 	}
-	cmd := exec.CommandContext(ctx, goCmd, "vet", "-trimpath", MainPackage)
+	cmd := exec.CommandContext(ctx, goCmd, "list", "-trimpath", "-export", "-f", "{{.Export}}", MainPackage)
 	cmd.Dir = o.RepoRoot
 	cmd.Env = append(os.Environ(), p.GoEnv()...)
 	if output, err := cmd.CombinedOutput(); err != nil {

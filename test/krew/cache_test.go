@@ -117,7 +117,7 @@ func cachedArtifacts(ctx context.Context, o release.Options, platforms []release
 		}
 		now := time.Now()
 		_ = os.Chtimes(dir, now, now) // most recently used: pruned last
-		return arts, fmt.Sprintf("from the cache %s, compile-checked in %s", dir, time.Since(start).Round(100*time.Millisecond)), nil
+		return arts, fmt.Sprintf("from the cache %s, compile-checked (go list -export) in %s", dir, time.Since(start).Round(100*time.Millisecond)), nil
 	}
 
 	if err := os.MkdirAll(root, 0o755); err != nil {
