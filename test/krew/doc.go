@@ -7,5 +7,5 @@
 // This machine's platform is built from the working tree on every run; the other
 // release platforms only when the release inputs change, and otherwise come from
 // ~/.cache/picluster/release/<key> after a compile check (cache_test.go).
-// PICLUSTER_RELEASE_PLATFORMS=linux/amd64 builds exactly the platforms named, uncached.
+// PICLUSTER_RELEASE_PLATFORMS=linux/amd64 narrows the platforms while iterating.
 package krew

@@ -67,7 +67,7 @@ var build struct {
 // builtRelease builds the release once for all tests of the package: this machine's
 // platform always, from the working tree (it is the archive krew installs and kubectl
 // runs); the other platforms from the release cache (cache_test.go) unless the release
-// inputs changed. With PICLUSTER_RELEASE_PLATFORMS set, exactly those are built, uncached.
+// inputs changed. PICLUSTER_RELEASE_PLATFORMS narrows the platforms.
 func builtRelease(t *testing.T) (*release.Result, string) {
 	t.Helper()
 	if testing.Short() {
@@ -93,10 +93,7 @@ func buildRelease(ctx context.Context, root, dir string, log io.Writer) (*releas
 	if err != nil {
 		return nil, "", err
 	}
-	fresh, cached := platforms, []release.Platform(nil)
-	if os.Getenv(envPlatforms) == "" {
-		fresh, cached = splitHost(platforms)
-	}
+	fresh, cached := splitHost(platforms)
 	o := release.Options{
 		RepoRoot: root, Version: testVersion, Commit: testCommit, BaseURL: release.DefaultBaseURL(testVersion),
 		OutDir: dir, Platforms: fresh, ModTime: time.Unix(1_750_000_000, 0), Log: log,
