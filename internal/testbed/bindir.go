@@ -1,100 +1,25 @@
 package testbed
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
+
+	"github.com/picluster/kubectl-picluster/internal/testbed/beddir"
 )
 
-// Environment variables that steer where the bed's build is found.
+// Environment variables that steer where the bed's build is found (see beddir).
 const (
-	// EnvDir names a built bed directory (the output of hack/build-testbed.sh).
-	EnvDir = "PICLUSTER_TESTBED_DIR"
-	// EnvBuild set to 1 lets BinDir run the (cold: ~15 min) build itself.
-	EnvBuild = "PICLUSTER_TESTBED_BUILD"
+	EnvDir   = beddir.EnvDir
+	EnvBuild = beddir.EnvBuild
 )
 
 // ErrNotBuilt says the bed's binaries are not built yet.
-var ErrNotBuilt = errors.New("test bed binaries are not built: run hack/build-testbed.sh (or set " + EnvDir + ")")
+var ErrNotBuilt = beddir.ErrNotBuilt
 
-// buildScript is the script's path relative to the repository root.
-const buildScript = "hack/build-testbed.sh"
-
-// BinDir locates the built bed: $PICLUSTER_TESTBED_DIR when set, else the cache dir that
-// hack/build-testbed.sh reports. It runs the build only when $PICLUSTER_TESTBED_BUILD=1;
-// otherwise an unbuilt bed gives ErrNotBuilt. The dir holds bin/, crds/ and kwok/stages/.
-func BinDir() (string, error) {
-	if dir := os.Getenv(EnvDir); dir != "" {
-		if err := checkBinDir(dir); err != nil {
-			return "", fmt.Errorf("%s=%s: %w", EnvDir, dir, err)
-		}
-		return dir, nil
-	}
-	root, err := repoRoot()
-	if err != nil {
-		return "", err
-	}
-	args := []string{filepath.Join(root, buildScript)}
-	if os.Getenv(EnvBuild) != "1" {
-		args = append(args, "--locate")
-	}
-	cmd := exec.Command("bash", args...)
-	cmd.Dir = root
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) && exit.ExitCode() == 3 {
-			return "", ErrNotBuilt
-		}
-		return "", fmt.Errorf("run %s: %w: %s", buildScript, err, lastLines(stderr.String(), 20))
-	}
-	dir := strings.TrimSpace(lastLines(stdout.String(), 1))
-	if err := checkBinDir(dir); err != nil {
-		return "", fmt.Errorf("%s printed %q: %w", buildScript, dir, err)
-	}
-	return dir, nil
-}
-
-// checkBinDir tells whether dir looks like a complete build.
-func checkBinDir(dir string) error {
-	for _, p := range []string{"versions.env", "bin/etcd", "bin/kube-apiserver", "bin/kwok", "crds", "kwok/stages"} {
-		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-			return fmt.Errorf("incomplete test bed build: %w", err)
-		}
-	}
-	return nil
-}
-
-// repoRoot finds the directory holding hack/build-testbed.sh: from the working directory
-// (go test runs in the package dir) or from this source file.
-func repoRoot() (string, error) {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		starts = append(starts, filepath.Dir(file))
-	}
-	for _, dir := range starts {
-		for {
-			if _, err := os.Stat(filepath.Join(dir, buildScript)); err == nil {
-				return dir, nil
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				break
-			}
-			dir = parent
-		}
-	}
-	return "", fmt.Errorf("find %s above %v: %w", buildScript, starts, ErrNotBuilt)
-}
+// BinDir locates the built bed (see beddir.Dir). The dir holds bin/, crds/ and kwok/stages/.
+func BinDir() (string, error) { return beddir.Dir() }
 
 // versions reads versions.env of a build (KUBE_VERSION=v1.37.2, ...).
 func versions(dir string) (map[string]string, error) {
@@ -109,12 +34,4 @@ func versions(dir string) (map[string]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

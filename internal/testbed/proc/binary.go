@@ -13,17 +13,12 @@ import (
 
 // knownPaths are where Debian installs binaries that are not on a usual PATH.
 var knownPaths = map[string][]string{
-	"prometheus":              {"/usr/bin/prometheus"},
-	"promtool":                {"/usr/bin/promtool"},
-	"alertmanager":            {"/usr/bin/prometheus-alertmanager"},
-	"prometheus-alertmanager": {"/usr/bin/prometheus-alertmanager"},
-	"amtool":                  {"/usr/bin/amtool"},
-	"sshd":                    {"/usr/sbin/sshd"},
-	"ssh":                     {"/usr/bin/ssh"},
-	"ssh-keygen":              {"/usr/bin/ssh-keygen"},
-	"rsync":                   {"/usr/bin/rsync"},
-	"ip":                      {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"},
-	"setpriv":                 {"/usr/bin/setpriv"},
+	"sshd":       {"/usr/sbin/sshd"},
+	"ssh":        {"/usr/bin/ssh"},
+	"ssh-keygen": {"/usr/bin/ssh-keygen"},
+	"rsync":      {"/usr/bin/rsync"},
+	"ip":         {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"},
+	"setpriv":    {"/usr/bin/setpriv"},
 }
 
 // postgresTools live in /usr/lib/postgresql/<major>/bin on Debian; the newest major wins
@@ -44,9 +39,13 @@ func PostgresBinDirs() []string {
 	return dirs
 }
 
-// LookBinary finds an executable: Debian's PostgreSQL directories for Postgres tools, then
-// PATH, then the known Debian locations.
+// LookBinary finds an executable: the test bed's build for Prometheus, Alertmanager and
+// their tools (bedTools), Debian's PostgreSQL directories for Postgres tools, then PATH,
+// then the known Debian locations.
 func LookBinary(name string) (string, error) {
+	if p, ok, err := lookBedTool(name); ok {
+		return p, err
+	}
 	var candidates []string
 	if postgresTools[name] {
 		for _, d := range PostgresBinDirs() {
