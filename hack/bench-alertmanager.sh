@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `silence add` and `silence list` side by side with amtool doing the same against the
-# same real Alertmanager (Debian's, started here on a free loopback port, clustering
-# off), preloaded with alerts and silences so that listing has something to print.
+# same real Alertmanager (the test bed's v0.32.0, the chart's version, started here on a
+# free loopback port, clustering off), preloaded with alerts and silences so that listing has something to print.
 # Prints the medians and the ratio ours/amtool for each; the target is <= 1.0x.
 #
 #   hack/bench-alertmanager.sh            # RUNS=100 by default
@@ -13,12 +13,12 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 runs=${RUNS:-100}
-alertmanager=$(command -v prometheus-alertmanager || command -v alertmanager || true)
-amtool=$(command -v amtool || true)
-if [[ -z "$alertmanager" || -z "$amtool" ]]; then
-	echo "bench-alertmanager: needs alertmanager and amtool (Debian: apt-get install prometheus-alertmanager)" >&2
+bed=$(hack/build-testbed.sh --locate) || {
+	echo "bench-alertmanager: needs the test bed's alertmanager and amtool (run hack/build-testbed.sh)" >&2
 	exit 2
-fi
+}
+alertmanager=$bed/bin/alertmanager
+amtool=$bed/bin/amtool
 
 tmp=$(mktemp -d)
 am_pid=""

@@ -16,13 +16,11 @@ set -euo pipefail
 # Why each is needed:
 #   make git ca-certificates openssl      the build, krew's index (git), test certificates
 #   iproute2 procps util-linux            network namespaces (ip, nsenter), process cleanup
-#   prometheus prometheus-alertmanager    promtool and amtool (rule and config checks)
 #   postgresql postgresql-client          the backup tests' Postgres (initdb, pg_dump)
 #   rsync openssh-server openssh-client   the backup tests' NAS (sshd + rsync)
 #   hyperfine time                        hack/bench-*.sh
 packages=(
 	make git ca-certificates openssl iproute2 procps util-linux
-	prometheus prometheus-alertmanager
 	postgresql postgresql-client
 	rsync openssh-server openssh-client
 	hyperfine time

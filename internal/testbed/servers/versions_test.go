@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,30 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/picluster/kubectl-picluster/internal/charts"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
-
-// chartFile is the kube-prometheus-stack release the bundle's HelmRelease pins; it is
-// kept beside the repository (../shared/charts), never committed.
-const chartFile = "kube-prometheus-stack-83.4.0.tgz"
 
 // chartImageTags reads the image tags the pinned chart deploys from its values.yaml, the
 // independent record of the versions a user's cluster runs.
 func chartImageTags(t *testing.T) map[string]string {
 	t.Helper()
-	var path string
-	for _, dir := range []string{filepath.Join("..", "..", "..", "..", "shared", "charts"), filepath.Join(os.Getenv("HOME"), ".cache", "picluster", "charts")} {
-		if p := filepath.Join(dir, chartFile); fileExists(p) {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		if proc.InCI() {
-			t.Fatalf("%s is neither in ../shared/charts nor in ~/.cache/picluster/charts", chartFile)
-		}
-		t.Skipf("%s not found; skipping", chartFile)
-	}
+	path := charts.Locate(t, charts.KubePrometheusStack)
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
@@ -68,8 +52,6 @@ func chartImageTags(t *testing.T) map[string]string {
 		return map[string]string{"prometheus": values.Prometheus.Spec.Image.Tag, "alertmanager": values.Alertmanager.Spec.Image.Tag}
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestServersAreTheChartsVersions proves the tests run the Prometheus and Alertmanager a
 // user of the pinned chart runs: the versions the running servers report equal the chart's
