@@ -80,12 +80,7 @@ default), so allow for it in --timeout.`,
 			"kubectl picluster alert test --resolve-after 2m",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Complete),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
@@ -179,12 +174,7 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 			"kubectl picluster alert list ImmichQueueStuck",
 		),
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd

@@ -62,15 +62,7 @@ picluster_check_last_run_timestamp_seconds for node-exporter's textfile collecto
 			"kubectl picluster check -o json --textfile /var/lib/node-exporter/picluster.prom",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Validate, o.Complete),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Categories, "category", nil, "Run only the checks of this category (repeatable)")

@@ -2,6 +2,7 @@
 package cmdutil
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -41,4 +42,30 @@ func Examples(lines ...string) string {
 		out[i] = "  " + l
 	}
 	return strings.Join(out, "\n")
+}
+
+// RunAfter returns a command's RunE that ignores the positional arguments,
+// calls each step in order and stops at the first error, then calls run with
+// the command's context.
+func RunAfter(run func(context.Context) error, steps ...func() error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+		return run(cmd.Context())
+	}
+}
+
+// CompleteAndRun returns a command's RunE that passes the positional
+// arguments to complete and, if that succeeds, calls run with the command's
+// context.
+func CompleteAndRun(complete func([]string) error, run func(context.Context) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := complete(args); err != nil {
+			return err
+		}
+		return run(cmd.Context())
+	}
 }

@@ -97,12 +97,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 			"kubectl picluster install -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Validate),
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Export, "export", false, "Print the rendered manifests as multi-document YAML and contact no cluster")

@@ -76,12 +76,7 @@ Matchers default to namespace="<namespaces.immich>".`,
 			`kubectl picluster maintenance start --duration 30m namespace=backup-jobs`,
 		),
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
 	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
@@ -161,12 +156,7 @@ func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 			"kubectl picluster maintenance status -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.PrintFlags.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd

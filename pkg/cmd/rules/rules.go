@@ -45,15 +45,7 @@ Exits 1 when a rule fails to evaluate.`,
 			"kubectl picluster rules -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.PrintFlags.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate, o.Complete),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	return cmd

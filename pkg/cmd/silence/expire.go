@@ -39,12 +39,7 @@ A silence that already expired is left as it is.`,
 		),
 		Args:              cmdutil.Args(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: completeSilenceIDs(f, 0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	return cmd
 }

@@ -38,12 +38,7 @@ An unknown or expired silence is refused (exit 2): create a new one instead.`,
 		),
 		Args:              cmdutil.Args(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeSilenceIDs(f, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How much later the silence ends (e.g. 1h, 1d; required)")
 	return cmd

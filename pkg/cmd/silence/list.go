@@ -43,12 +43,7 @@ instead of the current ones; -q prints only the IDs.`,
 			"kubectl picluster silence list -q",
 		),
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	cmd.Flags().BoolVar(&o.Expired, "expired", false, "List expired silences instead of active and pending ones")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Print only the IDs")

@@ -49,15 +49,7 @@ wait on it.`,
 			"kubectl picluster targets -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Validate, o.Complete),
 	}
 	cmd.Flags().StringVar(&o.Job, "job", "", "Only targets whose job matches this regular expression (anchored, as =~ in PromQL)")
 	o.PrintFlags.AddFlags(cmd)

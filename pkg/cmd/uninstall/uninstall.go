@@ -59,12 +59,7 @@ Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
 			"kubectl picluster uninstall --component backup --yes",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Validate),
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(bundle.Components(), ", "))

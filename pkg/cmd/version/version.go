@@ -50,12 +50,7 @@ func NewCmdVersion(f *factory.Factory, streams genericiooptions.IOStreams) *cobr
 			"kubectl picluster version --client -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.Validate),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().BoolVar(&o.ClientOnly, "client", false, "Print the plugin's version only, without asking the cluster")

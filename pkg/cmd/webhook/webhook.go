@@ -60,12 +60,7 @@ missing or Discord cannot be reached, 124 --timeout ran out.`,
 			"kubectl picluster --context pi-k3s webhook test -o json",
 		),
 		Args: cmdutil.Args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.PrintFlags.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate),
 	}
 	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
