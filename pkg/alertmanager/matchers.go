@@ -181,3 +181,13 @@ func SameMatchers(a, b labels.Matchers) bool {
 	}
 	return slices.Equal(key(a), key(b))
 }
+
+// ParseFilter parses the matcher arguments of a list command (amtool's
+// syntax) into the filter strings the API's list endpoints take.
+func ParseFilter(args []string) ([]string, error) {
+	ms, err := ParseMatchers(args)
+	if err != nil {
+		return nil, err
+	}
+	return FilterStrings(ms), nil
+}

@@ -185,12 +185,9 @@ func (o *ListOptions) Complete(args []string) error {
 	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
-	ms, err := alertmanager.ParseMatchers(args)
-	if err != nil {
-		return err
-	}
-	o.filter = alertmanager.FilterStrings(ms)
-	return nil
+	var err error
+	o.filter, err = alertmanager.ParseFilter(args)
+	return err
 }
 
 // Run lists the alerts.
