@@ -181,12 +181,8 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 }
 
 // Complete checks the output format and parses the filter matchers.
-func (o *ListOptions) Complete(args []string) error {
-	if err := o.PrintFlags.Validate(); err != nil {
-		return err
-	}
-	var err error
-	o.filter, err = alertmanager.ParseFilter(args)
+func (o *ListOptions) Complete(args []string) (err error) {
+	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args)
 	return err
 }
 

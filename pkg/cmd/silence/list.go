@@ -52,12 +52,8 @@ instead of the current ones; -q prints only the IDs.`,
 }
 
 // Complete checks the output format and parses the filter matchers.
-func (o *ListOptions) Complete(args []string) error {
-	if err := o.PrintFlags.Validate(); err != nil {
-		return err
-	}
-	var err error
-	o.filter, err = alertmanager.ParseFilter(args)
+func (o *ListOptions) Complete(args []string) (err error) {
+	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args)
 	return err
 }
 
