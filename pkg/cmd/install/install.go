@@ -153,13 +153,9 @@ func (o *Options) Run(ctx context.Context) error {
 		_, err = o.streams.Out.Write(data)
 		return err
 	}
-	cfg, err := o.restConfig()
+	a, err := cmdutil.NewApplier(o.restConfig, o.streams.ErrOut)
 	if err != nil {
 		return err
-	}
-	a, err := apply.New(cfg, o.streams.ErrOut)
-	if err != nil {
-		return exitcode.BadUsage(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()

@@ -87,13 +87,9 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	kinds, namespaces := bundle.Scope(objs)
-	cfg, err := o.restConfig()
+	a, err := cmdutil.NewApplier(o.restConfig, o.streams.ErrOut)
 	if err != nil {
 		return err
-	}
-	a, err := apply.New(cfg, o.streams.ErrOut)
-	if err != nil {
-		return exitcode.BadUsage(err)
 	}
 	found, err := a.Find(ctx, kinds, bundle.Selector(o.Components), namespaces)
 	if err != nil {
