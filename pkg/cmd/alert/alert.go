@@ -35,10 +35,6 @@ func NewCmdAlert(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.
 	return cmd
 }
 
-func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
-	return f.Alertmanager
-}
-
 // TestOptions are the options of `alert test`.
 type TestOptions struct {
 	Labels       []string
@@ -57,7 +53,7 @@ func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := &TestOptions{
 		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute,
 		PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON, output.YAML),
-		streams:    streams, client: clientFor(f),
+		streams:    streams, client: f.Alertmanager,
 	}
 	o.PrintFlags.Usage = "Output format: text (the test ID), json or yaml (the report)"
 	cmd := &cobra.Command{
@@ -160,7 +156,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: clientFor(f)}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},

@@ -40,10 +40,6 @@ namespaces.immich).`,
 	return cmd
 }
 
-func clientFor(f *factory.Factory) func() (*alertmanager.Client, error) {
-	return f.Alertmanager
-}
-
 // StartOptions are the options of `maintenance start`.
 type StartOptions struct {
 	Duration string
@@ -57,7 +53,7 @@ type StartOptions struct {
 }
 
 func newCmdStart(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StartOptions{streams: streams, client: clientFor(f), settings: func() (string, error) {
+	o := &StartOptions{streams: streams, client: f.Alertmanager, settings: func() (string, error) {
 		s, err := f.Settings()
 		if err != nil {
 			return "", err
@@ -147,7 +143,7 @@ type StatusOptions struct {
 }
 
 func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: clientFor(f)}
+	o := &StatusOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running maintenance window and the alerts it mutes",
@@ -188,7 +184,7 @@ type StopOptions struct {
 }
 
 func newCmdStop(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StopOptions{streams: streams, client: clientFor(f)}
+	o := &StopOptions{streams: streams, client: f.Alertmanager}
 	return &cobra.Command{
 		Use:   "stop",
 		Short: "End the maintenance window now (expire its silence)",
