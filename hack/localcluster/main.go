@@ -32,11 +32,14 @@ import (
 	"time"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
 func main() {
+	// A container of the bed's pod runtime is this binary again: become it when asked.
+	podrun.MaybeRunContainerInit()
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "localcluster:", err)
 		os.Exit(1)

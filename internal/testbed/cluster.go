@@ -34,7 +34,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
 // Options tune Start. The zero value is fine.
@@ -50,6 +52,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// SkipCRDs leaves the generated CRDs out.
 	SkipCRDs bool
+	// SimulateAllPods leaves every pod to kwok's simulation, even as root (see package
+	// podrun for the pods that run otherwise).
+	SimulateAllPods bool
 	// BeforeStart, when set, is called with each control-plane server's name (etcd,
 	// kube-apiserver, kwok) and the ports chosen for it, before each attempt to start it:
 	// tests take a port there to make the start lose a race.
@@ -82,6 +87,9 @@ type Cluster struct {
 	Dynamic dynamic.Interface
 	// Slot is the bed's slot: it names its network namespace and veths (see NetworkLeftovers).
 	Slot int
+	// Runtime runs the pods whose images are in podrun's table (real processes, see package
+	// podrun); nil without root, when kwok simulates every pod.
+	Runtime *podrun.Runtime
 
 	opts       Options
 	ownDir     bool
@@ -91,6 +99,12 @@ type Cluster struct {
 	mu         sync.Mutex
 	procs      []*proc.Process
 	monitoring *Monitoring
+	kubelet    *podrun.Server
+	nas        []*servers.NAS
+	nasMu      sync.Mutex
+	bedNAS     *BedNAS
+	runPods    bool
+	netUp      bool
 	pgPassword string
 	stopOnce   sync.Once
 	stopErr    error
@@ -129,6 +143,14 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err := c.prepare(); err != nil {
 		return c, err
 	}
+	// With root, pods of the table's images really run: they need the bed's network.
+	c.runPods = os.Geteuid() == 0 && !o.SimulateAllPods
+	if c.runPods {
+		if err := c.slot.setupNetwork(serverAddrs); err != nil {
+			return c, err
+		}
+		c.netUp = true
+	}
 	if err := c.startControlPlane(ctx); err != nil {
 		return c, err
 	}
@@ -141,6 +163,18 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if err := c.waitNodeReady(ctx); err != nil {
 		return c, err
+	}
+	if c.runPods {
+		if c.Runtime, err = podrun.Start(ctx, podrun.Config{
+			Client: c.Client, NodeName: NodeName, HostIP: "127.0.0.1", Dir: filepath.Join(c.Dir, "pods"), Logf: o.Logf,
+			Network: &podrun.Network{
+				NodeNetNS: c.slot.NetNS(), NodeVeth: c.slot.NSVeth(), IfPrefix: VethPrefix + strconv.Itoa(c.slot.Index),
+				IP: func(n int) string { return c.slot.Addr(podAddrFirst + n) }, Size: podAddrCount,
+			},
+		}); err != nil {
+			return c, err
+		}
+		c.kubelet.SetRuntime(c.Runtime)
 	}
 	o.Logf("testbed: ready after %s (dir %s)", time.Since(began).Round(time.Millisecond), c.Dir)
 	return c, nil
@@ -208,8 +242,14 @@ func (c *Cluster) Stop() error {
 	}
 	c.stopOnce.Do(func() {
 		var errs []error
+		if c.Runtime != nil {
+			errs = append(errs, c.Runtime.Stop())
+		}
 		if c.monitoring != nil {
 			errs = append(errs, c.monitoring.stop())
+		}
+		for _, n := range c.nas {
+			errs = append(errs, n.Stop())
 		}
 		c.mu.Lock()
 		procs := c.procs
@@ -219,6 +259,9 @@ func (c *Cluster) Stop() error {
 			if err := procs[i].Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s: %w", procs[i].Spec.Name, err))
 			}
+		}
+		if c.kubelet != nil {
+			errs = append(errs, c.kubelet.Close())
 		}
 		if c.slot != nil {
 			if os.Geteuid() == 0 {
@@ -248,6 +291,9 @@ func (c *Cluster) PIDs() []int {
 	}
 	if c.monitoring != nil {
 		pids = append(pids, c.monitoring.pids()...)
+	}
+	if c.Runtime != nil {
+		pids = append(pids, c.Runtime.PIDs()...)
 	}
 	return pids
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
@@ -140,7 +142,7 @@ func resetDir(dir string) error {
 
 // startKwok writes kwok's config and starts it as the fake kubelet of the node; it is
 // started when it serves the kubelet API on its port.
-func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error {
+func (c *Cluster) startKwok(ctx context.Context, files map[string]string) (err error) {
 	m := c.monitoringLayout()
 	forwards := make([]portForward, 0, len(m))
 	for _, s := range m {
@@ -154,7 +156,20 @@ func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error 
 			{Name: "PGPASSWORD", Value: c.pgPassword},
 		},
 	}
-	cfg, err := kwokConfig(filepath.Join(c.BinDir, "kwok", "stages"), c.LogsFile, c.Dir, forwards, execEnv)
+	// The node's kubelet endpoint is ours (podrun.Server): it serves logs and exec of the
+	// pods that really run and hands the rest to kwok. It holds its port from now on.
+	if c.kubelet, err = podrun.Listen(files["kwok.crt"], files["kwok.key"]); err != nil {
+		return err
+	}
+	var runSelector string
+	if c.runPods {
+		images, err := podrun.TableForHost()
+		if err != nil {
+			return err
+		}
+		runSelector = podrun.KwokSelector(images)
+	}
+	cfg, err := kwokConfig(filepath.Join(c.BinDir, "kwok", "stages"), c.LogsFile, c.Dir, forwards, execEnv, runSelector)
 	if err != nil {
 		return err
 	}
@@ -170,13 +185,17 @@ func (c *Cluster) startKwok(ctx context.Context, files map[string]string) error 
 			port := strconv.Itoa(ports[0])
 			kwok, err = c.startProcess("kwok",
 				"--config="+cfgFile, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=true",
-				"--node-ip=127.0.0.1", "--node-port="+port, "--server-address=127.0.0.1:"+port,
+				"--node-ip=127.0.0.1", "--node-port="+strconv.Itoa(c.kubelet.Port()), "--server-address=127.0.0.1:"+port,
 				"--tls-cert-file="+files["kwok.crt"], "--tls-private-key-file="+files["kwok.key"],
 				"--node-lease-duration-seconds=40", "--cidr="+c.slot.PodCIDR())
 			return kwok, err
 		},
 		Ready: func(ctx context.Context, ports []int) error {
-			return waitReady(ctx, func(ctx context.Context) error { return kwok.WaitListening(ctx, ports) })
+			if err := waitReady(ctx, func(ctx context.Context) error { return kwok.WaitListening(ctx, ports) }); err != nil {
+				return err
+			}
+			c.kubelet.SetKwok(&url.URL{Scheme: "https", Host: "127.0.0.1:" + strconv.Itoa(ports[0])})
+			return nil
 		},
 	})
 	return err

@@ -49,7 +49,9 @@ type portForward struct {
 // kwokConfig renders the multi-document --config file of kwok: the stock Stages (pod-create
 // patched to honour PodIPAnnotation, pod delays shortened) plus ClusterLogs, ClusterExec
 // and ClusterPortForward objects.
-func kwokConfig(stagesDir, logsFile, workDir string, forwards []portForward, execEnv map[string][]envVar) ([]byte, error) {
+// runSelector, when set, is podrun.KwokSelector: the pod Stages then leave the pods the
+// bed's runtime runs alone.
+func kwokConfig(stagesDir, logsFile, workDir string, forwards []portForward, execEnv map[string][]envVar, runSelector string) ([]byte, error) {
 	var docs [][]byte
 	for _, f := range stageFiles {
 		data, err := os.ReadFile(filepath.Join(stagesDir, f))
@@ -57,7 +59,7 @@ func kwokConfig(stagesDir, logsFile, workDir string, forwards []portForward, exe
 			return nil, fmt.Errorf("read kwok stage: %w", err)
 		}
 		if strings.HasPrefix(f, "pod/") {
-			if data, err = patchPodStage(data); err != nil {
+			if data, err = patchPodStage(data, runSelector); err != nil {
 				return nil, fmt.Errorf("patch kwok stage %s: %w", f, err)
 			}
 		}
@@ -114,14 +116,23 @@ func kwokObject(kind, name string, spec map[string]any) map[string]any {
 }
 
 // patchPodStage shortens a pod Stage's delays (pod-delete no longer waits for the grace
-// period), and makes pod-create take the pod IP from
-// PodIPAnnotation when the pod has it.
-func patchPodStage(data []byte) ([]byte, error) {
+// period), makes pod-create take the pod IP from PodIPAnnotation when the pod has it, and,
+// with a runSelector, excludes the pods the bed's runtime runs.
+func patchPodStage(data []byte, runSelector string) ([]byte, error) {
 	var stage map[string]any
 	if err := yaml.Unmarshal(data, &stage); err != nil {
 		return nil, err
 	}
 	spec, _ := stage["spec"].(map[string]any)
+	if runSelector != "" {
+		sel, _ := spec["selector"].(map[string]any)
+		if sel == nil {
+			sel = map[string]any{}
+			spec["selector"] = sel
+		}
+		exprs, _ := sel["matchExpressions"].([]any)
+		sel["matchExpressions"] = append(exprs, map[string]any{"key": runSelector, "operator": "NotIn", "values": []any{"true"}})
+	}
 	if delay, ok := spec["delay"].(map[string]any); ok {
 		if d, ok := delay["durationMilliseconds"].(float64); ok && d > podStageDelayMillis {
 			delay["durationMilliseconds"] = podStageDelayMillis

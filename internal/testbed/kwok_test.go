@@ -56,7 +56,7 @@ func TestPatchPodStage(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			out, err := patchPodStage([]byte(tc.stage))
+			out, err := patchPodStage([]byte(tc.stage), "")
 			require.NoError(t, err)
 			var stage map[string]any
 			require.NoError(t, yaml.Unmarshal(out, &stage))

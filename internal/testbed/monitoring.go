@@ -111,8 +111,11 @@ func (c *Cluster) StartMonitoring(ctx context.Context, o MonitoringOptions) (m *
 		return nil, errors.New("start monitoring: already started")
 	}
 	layout := c.monitoringLayout()
-	if err := c.slot.setupNetwork(len(layout)); err != nil {
-		return nil, fmt.Errorf("start monitoring: %w", err)
+	if !c.netUp {
+		if err := c.slot.setupNetwork(serverAddrs); err != nil {
+			return nil, fmt.Errorf("start monitoring: %w", err)
+		}
+		c.netUp = true
 	}
 	m = &Monitoring{NetNS: c.slot.NetNS()}
 	c.mu.Lock()

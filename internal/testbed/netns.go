@@ -20,10 +20,22 @@ import (
 //	veth subnet        10.250.<2k>.0/24: host .1, servers .2 .3 .4 ...
 //	kwok pod CIDR      10.250.<2k+1>.0/24, a local route inside the namespace, so a dial to
 //	                   any other fake pod IP is refused there and never leaves the machine.
+//	run pods           10.250.<2k>.100-199, each in a namespace picluster-tb<k>-p<n> with a
+//	                   veth into the bed's namespace (package podrun, network.go).
 //
 // A slot whose lock is free but whose netns or veth still exists was left by a killed run:
 // taking the slot removes them first.
 const maxSlots = 120
+
+// The real servers take .2 to .1+serverAddrs of the veth subnet (Prometheus, Alertmanager,
+// Postgres, the NAS); the pods that really run take podAddrCount addresses from
+// .podAddrFirst.
+const (
+	serverAddrs   = 4
+	podAddrFirst  = 100
+	podAddrCount  = 100
+	nasAddrOffset = 5
+)
 
 // NetNSPrefix starts the name of every network namespace a bed creates; VethPrefix the name
 // of every veth (CI's cleanup may remove what matches).
@@ -172,16 +184,29 @@ func (s *slot) setupNetwork(nsAddrs int) error {
 // removeNetwork kills what still runs in the namespace, then deletes the namespace and the
 // veth (deleting the host side removes both ends and the route). Errors mean "not there".
 func (s *slot) removeNetwork() {
-	ns := s.NetNS()
-	if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-		for _, f := range strings.Fields(string(out)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, ns := range append(s.podNetNS(), s.NetNS()) {
+		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
+			for _, f := range strings.Fields(string(out)) {
+				if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 	}
 	_ = ip("link", "del", s.HostVeth())
-	_ = ip("netns", "del", ns)
+	for _, ns := range s.podNetNS() {
+		_ = ip("netns", "del", ns)
+	}
+	_ = ip("netns", "del", s.NetNS())
+}
+
+// podNetNS lists the network namespaces of the slot's run pods that exist.
+func (s *slot) podNetNS() []string {
+	found, _ := filepath.Glob(filepath.Join("/run/netns", s.NetNS()+"-p*"))
+	for i, f := range found {
+		found[i] = filepath.Base(f)
+	}
+	return found
 }
 
 // NetworkLeftovers lists the namespaces and veths of slot index that still exist (empty
@@ -194,6 +219,9 @@ func NetworkLeftovers(index int) []string {
 	}
 	if _, err := net.InterfaceByName(s.HostVeth()); err == nil {
 		left = append(left, "veth "+s.HostVeth())
+	}
+	for _, ns := range s.podNetNS() {
+		left = append(left, "netns "+ns)
 	}
 	return left
 }

@@ -22,11 +22,13 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
 func TestMain(m *testing.M) {
+	podrun.MaybeRunContainerInit() // before panicChild, which starts a bed of its own
 	if dir := os.Getenv(panicChildEnv); dir != "" {
 		panicChild(dir)
 	}
@@ -106,7 +108,8 @@ func TestJobFromCronJobCompletes(t *testing.T) {
 			JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{
 				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 					RestartPolicy: corev1.RestartPolicyNever,
-					Containers:    []corev1.Container{{Name: "backup", Image: "alpine:3.22"}},
+					// alpine runs for real on a root bed (package podrun); kwok simulates it otherwise.
+					Containers: []corev1.Container{{Name: "backup", Image: "alpine:3.22", Command: []string{"sh", "-c", "echo backup done"}}},
 				}},
 			}},
 		},

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
@@ -51,6 +52,8 @@ type MainOptions struct {
 // -timeout: a panic or a test timeout kills the process without cleanup, and then only the
 // processes die (parent-death signal); the next bed removes the leftover network.
 func RunMain(m *testing.M, o MainOptions) int {
+	// A container of the bed's pod runtime is this binary again: become it when asked.
+	podrun.MaybeRunContainerInit()
 	shared.opts = o
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

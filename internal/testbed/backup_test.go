@@ -1,0 +1,218 @@
+package testbed_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/pkg/settings"
+)
+
+// backupBed is the seed's cluster on the bed: Immich's Postgres behind immich/immich-postgresql,
+// the NAS reachable as testbed.NASHost, the backup component installed unchanged from
+// settings that differ from the defaults only where the bed differs from the seed's
+// cluster (the NAS's name, user and folder; the Postgres major version of the bed's
+// server), and the Secrets External Secrets would sync.
+type backupBed struct {
+	c        *testbed.Cluster
+	m        *testbed.Monitoring
+	nas      *testbed.BedNAS
+	s        *settings.Settings
+	ns       string
+	folder   string // the test's folder on the NAS
+	password string
+}
+
+func newBackupBed(t *testing.T, dbPassword string) *backupBed {
+	t.Helper()
+	requireRunPods(t)
+	c, m := testbed.RequireMonitoring(t)
+	require.NotNil(t, m.Postgres)
+	ctx := context.Background()
+	nas, err := c.StartNAS(ctx)
+	require.NoError(t, err)
+	major, err := podrun.HostPostgresMajor()
+	require.NoError(t, err)
+	ns := "bak-" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
+	if len(ns) > 40 {
+		ns = ns[:40]
+	}
+	// Each test has a folder of its own on the (shared) NAS, as it would have on the Synology.
+	folder := filepath.Join(nas.Path, ns)
+	require.NoError(t, os.MkdirAll(folder, 0o755))
+	config := filepath.Join(t.TempDir(), "config.yaml")
+	doc := fmt.Sprintf("namespaces:\n  backup: %s\npostgres:\n  majorVersion: %d\nbackup:\n  nas:\n    host: %s\n    user: %s\n    path: %s\n",
+		ns, major, nas.Name, nas.User, folder)
+	require.NoError(t, os.WriteFile(config, []byte(doc), 0o600))
+	s, err := settings.Load(config, true)
+	require.NoError(t, err)
+	_, errOut, code := runPlugin(t, "--kubeconfig", c.Kubeconfig, "--config", config, "install", "--component", "backup")
+	require.Equal(t, 0, code, errOut)
+	t.Cleanup(func() {
+		_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	key, err := os.ReadFile(nas.PrivateKeyFile)
+	require.NoError(t, err)
+	if dbPassword == "" {
+		dbPassword = m.Postgres.Password
+	}
+	for name, data := range map[string]map[string][]byte{
+		s.Backup.PasswordSecret.Name:   {s.Backup.PasswordSecret.Key: []byte(dbPassword)},
+		s.Backup.NAS.SSHKeySecret.Name: {s.Backup.NAS.SSHKeySecret.Key: key, "known_hosts": []byte(nas.KnownHosts)},
+	} {
+		_, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: data}, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	return &backupBed{c: c, m: m, nas: nas, s: s, ns: ns, folder: folder, password: m.Postgres.Password}
+}
+
+// startBackup creates a Job from the backup CronJob with kubectl, as the seed's runbook does.
+func (b *backupBed) startBackup(t *testing.T, job string) {
+	t.Helper()
+	_, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "create", "job", job, "--from=cronjob/"+b.s.Backup.CronJob)
+	require.Equal(t, 0, code, errOut)
+}
+
+// jobPods waits for n pods of the Job and returns their names.
+func (b *backupBed) firstPod(t *testing.T, job string) string {
+	t.Helper()
+	var name string
+	waitFor(t, "a pod of job "+job, func(ctx context.Context) (bool, error) {
+		pods, err := b.c.Client.CoreV1().Pods(b.ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + job})
+		if err != nil || len(pods.Items) == 0 {
+			return false, err
+		}
+		name = pods.Items[0].Name
+		return true, nil
+	})
+	return name
+}
+
+func (b *backupBed) waitJob(t *testing.T, job string, timeout time.Duration) *batchv1.Job {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var j *batchv1.Job
+	err := proc.WaitFor(ctx, 200*time.Millisecond, func(ctx context.Context) (bool, error) {
+		var err error
+		if j, err = b.c.Client.BatchV1().Jobs(b.ns).Get(ctx, job, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+		for _, cond := range j.Status.Conditions {
+			if (cond.Type == batchv1.JobComplete || cond.Type == batchv1.JobFailed) && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	require.NoError(t, err, "job %s ends", job)
+	return j
+}
+
+func jobCondition(j *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range j.Status.Conditions {
+		if j.Status.Conditions[i].Type == typ && j.Status.Conditions[i].Status == corev1.ConditionTrue {
+			return &j.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func nasDumps(t *testing.T, folder string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(folder)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestBundledBackupRunsForReal(t *testing.T) {
+	b := newBackupBed(t, "")
+	_, err := b.m.Postgres.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS assets (id serial PRIMARY KEY, name text);
+		INSERT INTO assets (name) SELECT 'photo-' || g FROM generate_series(1, 1000) g;`)
+	require.NoError(t, err)
+	began := time.Now()
+	b.startBackup(t, "manual-1")
+	pod := b.firstPod(t, "manual-1")
+	// kubectl logs -f shows the script's lines and ends by itself with the container.
+	waitPhase(t, b.c, b.ns, pod, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed)
+	dumpLog, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "logs", "-f", pod, "-c", "dump")
+	require.Equal(t, 0, code, errOut)
+	uploadLog, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "logs", "-f", pod, "-c", "upload")
+	require.Equal(t, 0, code, errOut)
+	j := b.waitJob(t, "manual-1", 2*time.Minute)
+	t.Logf("job created → Complete in %s", time.Since(began).Round(time.Millisecond))
+	require.NotNil(t, jobCondition(j, batchv1.JobComplete), "dump:\n%s\nupload:\n%s", dumpLog, uploadLog)
+	assert.Contains(t, dumpLog, "pg_dump 15")
+	assert.Contains(t, uploadLog, "backup:")
+	for _, out := range []string{dumpLog, uploadLog} {
+		assert.NotContains(t, out, b.password, "the database password never shows")
+	}
+
+	// The dump and its checksum are on the NAS and the checksum holds there.
+	names := nasDumps(t, b.folder)
+	var dump string
+	for _, n := range names {
+		if strings.HasSuffix(n, ".pgdump") {
+			dump = n
+		}
+	}
+	require.NotEmpty(t, dump, "files on the NAS: %v", names)
+	assert.Contains(t, names, dump+".sha256")
+	check := exec.Command("sha256sum", "-c", dump+".sha256")
+	check.Dir = b.folder
+	out, err := check.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, dump+": OK\n", string(out))
+	// The archive holds the table and its rows (pg_restore reads it back).
+	list, err := exec.Command("pg_restore", "--list", filepath.Join(b.folder, dump)).Output()
+	require.NoError(t, err)
+	assert.Contains(t, string(list), "TABLE DATA public assets")
+
+	// The CronJob controller counts the manual run.
+	waitFor(t, "lastSuccessfulTime", func(ctx context.Context) (bool, error) {
+		cj, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, b.s.Backup.CronJob, metav1.GetOptions{})
+		return err == nil && cj.Status.LastSuccessfulTime != nil, err
+	})
+}
+
+func TestBundledBackupWithAWrongPasswordFails(t *testing.T) {
+	b := newBackupBed(t, "not-the-password")
+	b.startBackup(t, "manual-bad")
+	j := b.waitJob(t, "manual-bad", 3*time.Minute)
+	failed := jobCondition(j, batchv1.JobFailed)
+	require.NotNil(t, failed)
+	assert.Equal(t, "BackoffLimitExceeded", failed.Reason)
+	pods, err := b.c.Client.CoreV1().Pods(b.ns).List(context.Background(), metav1.ListOptions{LabelSelector: "job-name=manual-bad"})
+	require.NoError(t, err)
+	require.Len(t, pods.Items, int(*j.Spec.BackoffLimit)+1, "one pod per try")
+	for _, p := range pods.Items {
+		require.Len(t, p.Status.InitContainerStatuses, 1)
+		term := p.Status.InitContainerStatuses[0].State.Terminated
+		require.NotNil(t, term, p.Name)
+		assert.NotZero(t, term.ExitCode, p.Name)
+		assert.Equal(t, corev1.PodFailed, p.Status.Phase)
+		assert.Nil(t, p.Status.ContainerStatuses[0].State.Terminated, "upload never ran")
+	}
+	out, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", pods.Items[0].Name, "-c", "dump")
+	assert.Contains(t, out, "password authentication failed")
+	assert.NotContains(t, out, b.password)
+	assert.Empty(t, nasDumps(t, b.folder), "nothing reaches the NAS")
+}
