@@ -98,6 +98,8 @@ type WebhookResult struct {
 	MessageID string `json:"messageID,omitempty"`
 	Retries   int    `json:"retries"`
 	Host      string `json:"host"`
+	// Error says why the message did not get through, when it did not.
+	Error string `json:"error,omitempty"`
 }
 
 // SendDiscord posts msg to a Discord webhook, waiting for Discord to confirm it

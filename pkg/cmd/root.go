@@ -68,7 +68,7 @@ connection error, 124 timed out.`,
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.BadUsage(err) })
+	root.SetFlagErrorFunc(cmdutil.FlagError)
 
 	pf := root.PersistentFlags()
 	flags.AddFlags(pf)
@@ -92,6 +92,7 @@ connection error, 124 timed out.`,
 		uninstallcmd.NewCmdUninstall(f, streams),
 		runbookcmd.NewCmdRunbook(streams),
 	)
+	cmdutil.Wire(root)
 	return root
 }
 

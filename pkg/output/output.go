@@ -24,7 +24,18 @@ const (
 const (
 	Table = "table"
 	Text  = "text"
+	// Wide is a table with every cell in full (and any extra columns).
+	Wide = "wide"
 )
+
+// ErrorDocument is what a command prints on stdout instead of its result when
+// it fails and -o json or yaml was asked for.
+type ErrorDocument struct {
+	// Error is the message, as printed on stderr.
+	Error string `json:"error"`
+	// ExitCode is the code the process exits with.
+	ExitCode int `json:"exitCode"`
+}
 
 // Validate returns a usage error unless format is one of allowed.
 func Validate(format string, allowed ...string) error {

@@ -9,13 +9,48 @@ import (
 	"k8s.io/cli-runtime/pkg/printers"
 )
 
+// TableOptions are the table flags a command was given: kubectl's --no-headers
+// and -o wide. They ride on the writer a table is printed to (Writer), so that
+// the printers in the domain packages need no extra parameter.
+type TableOptions struct {
+	NoHeaders bool
+	Wide      bool
+}
+
+// tableWriter is a writer that carries TableOptions.
+type tableWriter struct {
+	io.Writer
+	opts TableOptions
+}
+
+// Writer returns w carrying the options.
+func (o TableOptions) Writer(w io.Writer) io.Writer {
+	if tw, ok := w.(tableWriter); ok {
+		w = tw.Writer
+	}
+	return tableWriter{Writer: w, opts: o}
+}
+
+// TableOptionsOf returns the options w carries (none for a plain writer).
+func TableOptionsOf(w io.Writer) TableOptions {
+	if tw, ok := w.(tableWriter); ok {
+		return tw.opts
+	}
+	return TableOptions{}
+}
+
+// IsWide tells whether -o wide was asked for the table printed to w: cells are
+// then printed in full.
+func IsWide(w io.Writer) bool { return TableOptionsOf(w).Wide }
+
 var cellText = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
 
 // PrintTable writes rows under header the way kubectl prints tables, through
 // kubectl's own tab writer: no borders, columns three spaces apart. (tablewriter
 // took 50 times as long for a few hundred silences, which made listing slower
 // than amtool's.) Tabs and line breaks in cells become spaces; lines carry no
-// trailing blanks, even when their last cells are empty.
+// trailing blanks, even when their last cells are empty. With --no-headers
+// (TableOptions on w) the header line is left out.
 func PrintTable(w io.Writer, header []string, rows [][]string) error {
 	var buf bytes.Buffer
 	tw := printers.GetNewTabWriter(&buf)
@@ -28,7 +63,9 @@ func PrintTable(w io.Writer, header []string, rows [][]string) error {
 		}
 		_, _ = io.WriteString(tw, "\n")
 	}
-	writeRow(header)
+	if !TableOptionsOf(w).NoHeaders {
+		writeRow(header)
+	}
 	for _, r := range rows {
 		writeRow(r)
 	}

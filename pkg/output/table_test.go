@@ -12,6 +12,7 @@ func TestPrintTable(t *testing.T) {
 	tests := map[string]struct {
 		header []string
 		rows   [][]string
+		opts   TableOptions
 		want   string
 	}{
 		"aligned, three spaces apart": {
@@ -32,11 +33,19 @@ func TestPrintTable(t *testing.T) {
 			want:   "ID    COMMENT\na     two columns and lines\n",
 		},
 		"header only (kubectl minimum width 6)": {header: []string{"ID", "STATE"}, want: "ID    STATE\n"},
+		"--no-headers leaves the header out, columns still aligned": {
+			header: []string{"ID", "STATE"},
+			rows:   [][]string{{"a", "active"}, {"bbbbbbbb", "expired"}},
+			opts:   TableOptions{NoHeaders: true},
+			want:   "a          active\nbbbbbbbb   expired\n",
+		},
+		"wide alone changes nothing here": {header: []string{"ID"}, rows: [][]string{{"a"}}, opts: TableOptions{Wide: true}, want: "ID\na\n"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			require.NoError(t, PrintTable(&buf, tc.header, tc.rows))
+			require.NoError(t, PrintTable(tc.opts.Writer(&buf), tc.header, tc.rows))
+			assert.Equal(t, tc.opts.Wide, IsWide(tc.opts.Writer(&buf)))
 			assert.Equal(t, tc.want, buf.String())
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -52,10 +53,10 @@ type TestOptions struct {
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &TestOptions{
 		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute,
-		PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON, output.YAML),
+		PrintFlags: cmdutil.NewPrintFlags(output.Text),
 		streams:    streams, client: f.Alertmanager,
 	}
-	o.PrintFlags.Usage = "Output format: text (the test ID), json or yaml (the report)"
+	o.PrintFlags.Usage = "Output format: text (the test ID), or the report as json, yaml, jsonpath=TEMPLATE or go-template=TEMPLATE"
 	cmd := &cobra.Command{
 		Use:   "test [--label k=v]... [--severity S] [--resolve-after D] [--wait] [--timeout D]",
 		Short: "Post a uniquely labelled test alert and, with --wait, follow it to its notifications",
@@ -140,8 +141,8 @@ func (o *TestOptions) Run(ctx context.Context) error {
 }
 
 func (o *TestOptions) print(rep *alertmanager.TestAlertReport) error {
-	return o.PrintFlags.Print(o.streams.Out, rep, func() error {
-		_, err := fmt.Fprintln(o.streams.Out, rep.TestID)
+	return o.PrintFlags.Print(o.streams.Out, rep, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, rep.TestID)
 		return err
 	})
 }
@@ -156,7 +157,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: f.Alertmanager}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -196,11 +197,11 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		alerts = models.GettableAlerts{}
 	}
 	alertmanager.SortAlerts(alerts)
-	return o.PrintFlags.Print(o.streams.Out, alerts, func() error {
+	return o.PrintFlags.Print(o.streams.Out, alerts, func(w io.Writer) error {
 		if len(alerts) == 0 {
 			fmt.Fprintln(o.streams.ErrOut, "No alerts.")
 			return nil
 		}
-		return alertmanager.PrintAlerts(o.streams.Out, alerts)
+		return alertmanager.PrintAlerts(w, alerts)
 	})
 }

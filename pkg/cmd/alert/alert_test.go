@@ -157,7 +157,7 @@ func TestBadInputPostsNothing(t *testing.T) {
 		"negative resolve":     {args: []string{"--resolve-after", "-5m"}, want: "must be positive"},
 		"bad resolve-after":    {args: []string{"--resolve-after", "later"}, want: "not a duration"},
 		"zero timeout":         {args: []string{"--wait", "--timeout", "0s"}, want: "--timeout 0s"},
-		"bad output":           {args: []string{"-o", "table"}, want: "unsupported output format"},
+		"bad output":           {args: []string{"-o", "wide"}, want: "unsupported output format"},
 		"stray argument":       {args: []string{"now"}, want: "unknown command"},
 	}
 	for name, tc := range tests {

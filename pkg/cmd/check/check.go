@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ type Options struct {
 
 // NewCmdCheck returns the `check` command.
 func NewCmdCheck(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON), CheckTimeout: check.DefaultTimeout}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Text), CheckTimeout: check.DefaultTimeout}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Check the whole setup: cluster, monitoring, Immich metrics, alert rules, alerting, secrets and backups",
@@ -166,8 +167,8 @@ func (o *Options) runOnce(ctx context.Context, sp *spinner) *check.Report {
 }
 
 func (o *Options) print(r *check.Report) error {
-	return o.PrintFlags.Print(o.streams.Out, r, func() error {
-		return r.WriteText(o.streams.Out, check.TextOptions{Color: colorful(o.streams.Out)})
+	return o.PrintFlags.Print(o.streams.Out, r, func(w io.Writer) error {
+		return r.WriteText(w, check.TextOptions{Color: colorful(o.streams.Out)})
 	})
 }
 

@@ -85,7 +85,7 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		"unknown category": {args: []string{"check", "--category", "backups"}, want: `unknown category "backups"`},
-		"bad output":       {args: []string{"check", "-o", "yaml"}, want: `unsupported output format "yaml"`},
+		"bad output":       {args: []string{"check", "-o", "wide"}, want: `unsupported output format "wide"`},
 		"negative wait":    {args: []string{"check", "--wait", "-1s"}, want: "--wait must not be negative"},
 		"an argument":      {args: []string{"check", "immich"}, want: "unknown command"},
 	}

@@ -26,7 +26,7 @@ func NewCmdConfig(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 }
 
 func newCmdView(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	pf := cmdutil.NewPrintFlags(output.YAML, output.JSON)
+	pf := cmdutil.NewPrintFlags(output.YAML)
 	cmd := &cobra.Command{
 		Use:   "view",
 		Short: "Print the effective settings: the defaults merged with the settings file",

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -181,8 +182,8 @@ func (o *Options) Run(ctx context.Context) error {
 
 // print writes the change set to stdout: text lines, or one JSON/YAML document.
 func (o *Options) print(cs *apply.ChangeSet) error {
-	return o.PrintFlags.Print(o.streams.Out, cs, func() error {
-		if err := cs.WriteText(o.streams.Out); err != nil {
+	return o.PrintFlags.Print(o.streams.Out, cs, func(w io.Writer) error {
+		if err := cs.WriteText(w); err != nil {
 			return err
 		}
 		if len(cs.Changes) == 0 {

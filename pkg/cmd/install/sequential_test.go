@@ -53,7 +53,7 @@ func TestUsageErrorsAndExportNeedNoCluster(t *testing.T) {
 		"export with output":    {[]string{"install", "--export", "-o", "json"}, 2, "--export"},
 		"zero timeout":          {[]string{"install", "--timeout", "0s"}, 2, "--timeout must be positive"},
 		"argument":              {[]string{"install", "everything"}, 2, "unknown command"},
-		"bad output":            {[]string{"uninstall", "-o", "table"}, 2, `unsupported output format "table"`},
+		"bad output":            {[]string{"uninstall", "-o", "wide"}, 2, `unsupported output format "wide"`},
 		"uninstall component":   {[]string{"uninstall", "--component", "grafana"}, 2, `unknown component "grafana"`},
 		"bad settings, export":  {[]string{"--config", badSettings, "install", "--export"}, 2, "backup.retention"},
 		"bad settings, install": {[]string{"--config", badSettings, "install"}, 2, "backup.retention"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -143,7 +144,7 @@ type StatusOptions struct {
 }
 
 func newCmdStatus(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: f.Alertmanager}
+	o := &StatusOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running maintenance window and the alerts it mutes",
@@ -168,12 +169,12 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.PrintFlags.Print(o.streams.Out, windows, func() error {
+	return o.PrintFlags.Print(o.streams.Out, windows, func(w io.Writer) error {
 		if len(windows) == 0 {
 			fmt.Fprintln(o.streams.ErrOut, "No maintenance window is running.")
 			return nil
 		}
-		return alertmanager.PrintMaintenance(o.streams.Out, windows)
+		return alertmanager.PrintMaintenance(w, windows)
 	})
 }
 

@@ -182,7 +182,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		"bad matcher":        {args: []string{"start", "-d", "1h", "namespace=~("}, want: "invalid matcher"},
 		"matches everything": {args: []string{"start", "-d", "1h", `namespace=~".*"`}, want: "would silence every alert"},
 		"empty author":       {args: []string{"start", "-d", "1h", "--author", ""}, want: "--author"},
-		"status format":      {args: []string{"status", "-o", "wide"}, want: "unsupported output format"},
+		"status format":      {args: []string{"status", "-o", "xml"}, want: "unsupported output format"},
 		"stop with args":     {args: []string{"stop", "now"}, want: "unknown command"},
 	}
 	for name, tc := range tests {

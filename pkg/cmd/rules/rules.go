@@ -6,6 +6,7 @@ package rules
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ type Options struct {
 
 // NewCmdRules returns the `rules` command.
 func NewCmdRules(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON), now: time.Now}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table), now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "rules",
 		Short: "List Prometheus's rule groups: health, last error, state, and alerts that match no series",
@@ -75,7 +76,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return err
 	}
 	groups := prometheus.CheckRules(loaded, series)
-	if err := o.PrintFlags.Print(o.streams.Out, groups, func() error { return prometheus.PrintRules(o.streams.Out, groups) }); err != nil {
+	if err := o.PrintFlags.Print(o.streams.Out, groups, func(w io.Writer) error { return prometheus.PrintRules(w, groups) }); err != nil {
 		return err
 	}
 	for _, g := range groups {

@@ -32,7 +32,7 @@ Postgres restore runbook. They work offline, at 3 a.m., from the binary itself.`
 }
 
 func newCmdList(streams genericiooptions.IOStreams) *cobra.Command {
-	pf := cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML)
+	pf := cmdutil.NewPrintFlags(output.Table)
 	cmd := &cobra.Command{
 		Use:     "list",
 		Short:   "List the bundled runbooks",
@@ -46,12 +46,12 @@ func newCmdList(streams genericiooptions.IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return pf.Print(streams.Out, list, func() error {
+			return pf.Print(streams.Out, list, func(w io.Writer) error {
 				rows := make([][]string, len(list))
 				for i, r := range list {
 					rows[i] = []string{r.Name, r.Title}
 				}
-				return output.PrintTable(streams.Out, []string{"NAME", "TITLE"}, rows)
+				return output.PrintTable(w, []string{"NAME", "TITLE"}, rows)
 			})
 		},
 	}

@@ -34,7 +34,7 @@ func TestRunbookCommands(t *testing.T) {
 		"show restore":      {args: []string{"show", "restore"}, outHas: []string{"pg_restore"}},
 		"unknown runbook":   {args: []string{"show", "NoSuchAlert"}, code: exitcode.Usage},
 		"show needs a name": {args: []string{"show"}, code: exitcode.Usage},
-		"bad output format": {args: []string{"list", "-o", "wide"}, code: exitcode.Usage},
+		"bad output format": {args: []string{"list", "-o", "xml"}, code: exitcode.Usage},
 		"unknown verb":      {args: []string{"edit"}, code: exitcode.Usage},
 	}
 	for name, tc := range tests {

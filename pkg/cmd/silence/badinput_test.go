@@ -65,7 +65,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		"extend an expired silence":  {args: []string{"extend", expired, "-d", "1h"}, want: "has expired"},
 		"extend two IDs":             {args: []string{"extend", existing, existing, "-d", "1h"}, want: "accepts 1 arg"},
 		"list with a bad matcher":    {args: []string{"list", "job=~("}, want: "invalid matcher"},
-		"list in an unknown format":  {args: []string{"list", "-o", "wide"}, want: `unsupported output format "wide"`},
+		"list in an unknown format":  {args: []string{"list", "-o", "xml"}, want: `unsupported output format "xml"`},
 		"unknown silence subcommand": {args: []string{"mute", "Foo"}, want: `unknown command "mute"`},
 	}
 	for name, tc := range tests {

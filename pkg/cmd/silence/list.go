@@ -3,6 +3,7 @@ package silence
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -25,7 +26,7 @@ type ListOptions struct {
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON, output.YAML), streams: streams, client: f.Alertmanager}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -74,7 +75,7 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		}
 		return nil
 	}
-	return o.PrintFlags.Print(o.streams.Out, silences, func() error {
+	return o.PrintFlags.Print(o.streams.Out, silences, func(w io.Writer) error {
 		if len(silences) == 0 {
 			kind := "active or pending"
 			if o.Expired {
@@ -83,6 +84,6 @@ func (o *ListOptions) Run(ctx context.Context) error {
 			fmt.Fprintf(o.streams.ErrOut, "No %s silences.\n", kind)
 			return nil
 		}
-		return alertmanager.PrintSilences(o.streams.Out, silences)
+		return alertmanager.PrintSilences(w, silences)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ type Options struct {
 
 // NewCmdTargets returns the `targets` command.
 func NewCmdTargets(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table, output.JSON), now: time.Now}
+	o := &Options{f: f, streams: streams, PrintFlags: cmdutil.NewPrintFlags(output.Table), now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "targets",
 		Short: "List Prometheus's scrape targets with health, last scrape and last error",
@@ -86,11 +87,11 @@ func (o *Options) Run(ctx context.Context) error {
 	if targets == nil {
 		targets = []prometheus.Target{} // [] in JSON, not null
 	}
-	if err := o.PrintFlags.Print(o.streams.Out, targets, func() error {
+	if err := o.PrintFlags.Print(o.streams.Out, targets, func(w io.Writer) error {
 		if len(targets) == 0 {
 			return nil
 		}
-		return prometheus.PrintTargets(o.streams.Out, targets, o.now())
+		return prometheus.PrintTargets(w, targets, o.now())
 	}); err != nil {
 		return err
 	}

@@ -76,8 +76,8 @@ func TestTargets(t *testing.T) {
 			err: []string{"invalid job pattern"},
 		},
 		"bad output": {
-			args: []string{"targets", "-o", "yaml"}, code: exitcode.Usage,
-			err: []string{`unsupported output format "yaml"`},
+			args: []string{"targets", "-o", "xml"}, code: exitcode.Usage,
+			err: []string{`unsupported output format "xml"`},
 		},
 	}
 	for name, tc := range tests {

@@ -150,8 +150,8 @@ func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
 }
 
 func (o *Options) print(cs *apply.ChangeSet) error {
-	return o.PrintFlags.Print(o.streams.Out, cs, func() error {
-		if err := cs.WriteText(o.streams.Out); err != nil {
+	return o.PrintFlags.Print(o.streams.Out, cs, func(w io.Writer) error {
+		if err := cs.WriteText(w); err != nil {
 			return err
 		}
 		fmt.Fprintf(o.streams.ErrOut, "uninstall: %s\n", cs.Summary())

@@ -4,6 +4,7 @@ package version
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,7 +42,7 @@ type Result struct {
 
 // NewCmdVersion returns the `version` command.
 func NewCmdVersion(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{PrintFlags: cmdutil.NewPrintFlags("", output.JSON, output.YAML), streams: streams, restConfig: f.RESTConfig}
+	o := &Options{PrintFlags: cmdutil.NewPrintFlags(output.Text), streams: streams, restConfig: f.RESTConfig}
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the plugin's version, and the cluster's when one answers",
@@ -68,12 +69,12 @@ func (o *Options) Run(ctx context.Context) error {
 	if !o.ClientOnly {
 		res.ServerVersion, res.ServerError = o.serverVersion(ctx)
 	}
-	return o.PrintFlags.Print(o.streams.Out, res, func() error {
+	return o.PrintFlags.Print(o.streams.Out, res, func(w io.Writer) error {
 		c := res.ClientVersion
-		fmt.Fprintf(o.streams.Out, "Client Version: %s (commit %s, %s, %s)\n", c.Version, c.Commit, c.GoVersion, c.Platform)
+		fmt.Fprintf(w, "Client Version: %s (commit %s, %s, %s)\n", c.Version, c.Commit, c.GoVersion, c.Platform)
 		switch {
 		case res.ServerVersion != nil:
-			fmt.Fprintf(o.streams.Out, "Server Version: %s\n", res.ServerVersion.GitVersion)
+			fmt.Fprintf(w, "Server Version: %s\n", res.ServerVersion.GitVersion)
 		case res.ServerError != "":
 			fmt.Fprintf(o.streams.ErrOut, "Server Version: unavailable: %s\n", res.ServerError)
 		}

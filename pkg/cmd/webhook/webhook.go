@@ -4,6 +4,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ type TestOptions struct {
 }
 
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &TestOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text, output.JSON, output.YAML), Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
+	o := &TestOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text), Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Post a test message straight to the Discord webhook from its Secret",
@@ -87,10 +88,15 @@ func (o *TestOptions) Run(ctx context.Context) error {
 	from := fmt.Sprintf("secret %s/%s key %s", ns, ref.Name, ref.Key)
 	res, err := alertmanager.SendDiscord(ctx, url, alertmanager.TestMessage(time.Now()), alertmanager.WebhookOptions{Progress: o.streams.ErrOut})
 	if err != nil {
-		return fmt.Errorf("webhook from %s: %w", from, err)
+		err = fmt.Errorf("webhook from %s: %w", from, err)
+		if res != nil && o.PrintFlags.Structured() { // what Discord answered, for a script
+			res.Error = err.Error()
+			_ = o.PrintFlags.Print(o.streams.Out, res, nil)
+		}
+		return err
 	}
-	return o.PrintFlags.Print(o.streams.Out, res, func() error {
-		fmt.Fprintf(o.streams.Out, "Discord (%s) took the test message (webhook from %s, message %s)\n", res.Host, from, res.MessageID)
+	return o.PrintFlags.Print(o.streams.Out, res, func(w io.Writer) error {
+		fmt.Fprintf(w, "Discord (%s) took the test message (webhook from %s, message %s)\n", res.Host, from, res.MessageID)
 		return nil
 	})
 }

@@ -144,6 +144,24 @@ func TestWebhookTestJSON(t *testing.T) {
 	assert.Equal(t, am.WebhookResult{Status: 200, MessageID: "1190000000000000001", Retries: 1, Host: strings.Split(strings.TrimPrefix(fake.URL, "http://"), "/")[0]}, res)
 }
 
+// TestWebhookTestJSONWhenDiscordRefuses: -o json prints Discord's answer and
+// the reason also when Discord refuses the message (exit 1).
+func TestWebhookTestJSONWhenDiscordRefuses(t *testing.T) {
+	c, ns, cfg := bed(t)
+	fake := amtest.NewFakeDiscord(t, amtest.DiscordStatus(400, `{"message": "Cannot send an empty message", "code": 50006}`))
+	createSecret(t, c, ns, map[string]string{"webhookUrl": fake.URL})
+	r := plugintest.Run(t, "--kubeconfig", c.Kubeconfig, "--config", cfg, "webhook", "test", "-o", "json")
+	require.Error(t, r.Err)
+	assert.Equal(t, exitcode.Failure, r.Code)
+	assertRedacted(t, r)
+	var res am.WebhookResult
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &res), r.Stdout)
+	assert.Equal(t, 400, res.Status)
+	assert.Equal(t, r.Err.Error(), res.Error)
+	assert.Contains(t, res.Error, "Cannot send an empty message (code 50006)")
+	assert.Contains(t, r.Stderr, res.Error, "the message is on stderr too")
+}
+
 func TestWebhookTestSecretProblems(t *testing.T) {
 	c, ns, cfg := bed(t)
 	fake := amtest.NewFakeDiscord(t)
