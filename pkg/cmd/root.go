@@ -53,7 +53,8 @@ so a kubeconfig is all it needs; --prometheus-url and --alertmanager-url reach
 them directly instead.
 
 Exit codes: 0 ok, 1 what was checked or asked failed, 2 usage, settings or
-connection error, 124 timed out.`,
+connection error, 124 timed out, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM): then one line says what was left in which state.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster version",
 			"kubectl picluster config view",
@@ -123,7 +124,11 @@ func Report(errOut io.Writer, err error) int {
 		return exitcode.OK
 	}
 	var silent exitcode.Silent
-	if !errors.As(err, &silent) {
+	var interrupted *exitcode.Interrupted
+	switch {
+	case errors.As(err, &interrupted):
+		fmt.Fprintln(errOut, interrupted) // one line: what was left in which state
+	case !errors.As(err, &silent):
 		fmt.Fprintf(errOut, "Error: %v\n", err)
 	}
 	return exitcode.Code(err)

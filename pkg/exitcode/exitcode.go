@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -94,4 +95,47 @@ func IsTimeout(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// Signalled is the cause a command's context is cancelled with when the process
+// gets SIGINT or SIGTERM (see context.WithCancelCause).
+type Signalled struct{ Signal syscall.Signal }
+
+func (s Signalled) Error() string { return "interrupted by " + SignalName(s.Signal) }
+
+// SignalName is the conventional name of SIGINT and SIGTERM ("SIGINT"); other
+// signals by their description.
+func SignalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// Interrupted ends a command that SIGINT or SIGTERM stopped: the exit code is
+// 128 + the signal's number, as shells report it (130, 143), and the message is
+// the one line that says what was left in which state.
+type Interrupted struct {
+	Signal syscall.Signal
+	// State says what the command left in which state ("nothing was changed").
+	State string
+}
+
+func (e *Interrupted) Error() string {
+	return "interrupted by " + SignalName(e.Signal) + ": " + e.State
+}
+
+// ExitCode reports 128 + the signal's number.
+func (e *Interrupted) ExitCode() int { return 128 + int(e.Signal) }
+
+// SignalOf returns the signal that cancelled ctx, if one did.
+func SignalOf(ctx context.Context) (syscall.Signal, bool) {
+	var s Signalled
+	if errors.As(context.Cause(ctx), &s) {
+		return s.Signal, true
+	}
+	return 0, false
 }

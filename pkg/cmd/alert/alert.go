@@ -79,6 +79,7 @@ default), so allow for it in --timeout.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunAfter(o.Run, o.Complete),
 	}
+	cmdutil.OnInterrupt(cmd, "the test alert may or may not have been posted; if it was, Alertmanager resolves it by itself after --resolve-after")
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
 	fl.StringVar(&o.Severity, "severity", o.Severity, "Severity label of the test alert")
@@ -126,6 +127,12 @@ func (o *TestOptions) Run(ctx context.Context) error {
 	if rep != nil {
 		if perr := o.print(rep); perr != nil && err == nil {
 			err = perr
+		}
+	}
+	if rep != nil && o.Wait {
+		// RunTestAlert resolves the alert on its way out, also when interrupted.
+		if ierr := cmdutil.Interruption(ctx, fmt.Sprintf("%s %s=%s was resolved; nothing is left firing", alertmanager.TestAlertName, alertmanager.TestIDLabel, rep.TestID)); ierr != nil {
+			return ierr
 		}
 	}
 	if err != nil {

@@ -118,7 +118,8 @@ func (o *Options) Run(ctx context.Context) error {
 	}
 	sp := newSpinner(o.streams.ErrOut, !o.PrintFlags.Structured())
 	var report *check.Report
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	for ; ; attempt++ {
 		report = o.runOnce(ctx, sp)
 		if report.Success || o.Wait == 0 || ctx.Err() != nil {
 			break
@@ -136,6 +137,9 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 	}
 	sp.stop()
+	if err := cmdutil.Interruption(ctx, fmt.Sprintf("the checks stopped at attempt %d, before a result; nothing was changed", attempt)); err != nil {
+		return err // the last attempt's results are cut short, not failures
+	}
 	if err := o.print(report); err != nil {
 		return err
 	}

@@ -9,10 +9,11 @@ import (
 )
 
 // Wire gives every command under root (root included) the behaviour all
-// commands share, around their own Args and RunE: when a command fails and
-// -o json or yaml was asked for, one error document goes to stdout (unless
-// the result was printed already); the message still goes to stderr, printed
-// by the caller of Execute.
+// commands share, around their own Args and RunE: a command that SIGINT or
+// SIGTERM stopped ends with exitcode.Interrupted and the state it leaves
+// (OnInterrupt); when a command fails and -o json or yaml was asked for, one
+// error document goes to stdout (unless the result was printed already); the
+// message still goes to stderr, printed by the caller of Execute.
 func Wire(root *cobra.Command) {
 	wire(root)
 	for _, c := range root.Commands() {
@@ -28,7 +29,7 @@ func wire(c *cobra.Command) {
 	}
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, a []string) error {
-			return finish(cmd, run(cmd, a))
+			return finish(cmd, interrupted(cmd, run(cmd, a)))
 		}
 	}
 }

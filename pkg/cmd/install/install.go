@@ -100,6 +100,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunAfter(o.Run, o.Validate),
 	}
+	cmdutil.OnInterrupt(cmd, "install stopped part way: the objects applied so far stay as applied, the rest were not applied; running install again finishes it")
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Export, "export", false, "Print the rendered manifests as multi-document YAML and contact no cluster")
 	fl.StringArrayVar(&o.Components, "component", nil, "Install only this component (repeatable): "+strings.Join(bundle.Components(), ", "))

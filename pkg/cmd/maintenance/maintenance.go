@@ -75,6 +75,7 @@ Matchers default to namespace="<namespaces.immich>".`,
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
+	cmdutil.OnInterrupt(cmd, "the maintenance window may or may not have been started or extended: `kubectl picluster maintenance status` shows it")
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
 	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
 	cmd.Flags().StringVarP(&o.Author, "author", "a", alertmanager.DefaultAuthor(), "Who starts the window")
@@ -186,7 +187,7 @@ type StopOptions struct {
 
 func newCmdStop(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &StopOptions{streams: streams, client: f.Alertmanager}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "stop",
 		Short: "End the maintenance window now (expire its silence)",
 		Long: `End the maintenance window now: expire its silence and print its ID.
@@ -195,6 +196,8 @@ Without a running window there is nothing to do, and that is not an error.`,
 		Args:    cmdutil.Args(cobra.NoArgs),
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.Run(cmd.Context()) },
 	}
+	cmdutil.OnInterrupt(cmd, "the maintenance window may or may not have been ended: `kubectl picluster maintenance status` shows it")
+	return cmd
 }
 
 // Run expires every maintenance window.

@@ -55,6 +55,7 @@ times are RFC 3339.`,
 			return o.Run(cmd.Context())
 		},
 	}
+	cmdutil.OnInterrupt(cmd, "the silence may or may not have been created: `kubectl picluster silence list` shows what is in place")
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Duration, "duration", "d", "", "How long the silence lasts, from its start (e.g. 2h, 1d)")
 	fl.StringVar(&o.Start, "start", "", "When the silence starts, RFC 3339 (default: now)")

@@ -41,6 +41,7 @@ A silence that already expired is left as it is.`,
 		ValidArgsFunction: completeSilenceIDs(f, 0),
 		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
+	cmdutil.OnInterrupt(cmd, "the silences whose IDs were printed are expired, the others may or may not be: `kubectl picluster silence list` shows what is in place")
 	return cmd
 }
 

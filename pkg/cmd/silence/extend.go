@@ -40,6 +40,7 @@ An unknown or expired silence is refused (exit 2): create a new one instead.`,
 		ValidArgsFunction: completeSilenceIDs(f, 1),
 		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
+	cmdutil.OnInterrupt(cmd, "the silence may or may not have been extended: `kubectl picluster silence list` shows its end")
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How much later the silence ends (e.g. 1h, 1d; required)")
 	return cmd
 }

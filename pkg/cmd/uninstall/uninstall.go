@@ -3,7 +3,6 @@
 package uninstall
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +60,7 @@ Exit codes: 0 removed (or nothing to remove), 1 cancelled or a deletion failed,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunAfter(o.Run, o.Validate),
 	}
+	cmdutil.OnInterrupt(cmd, "uninstall stopped part way: the objects deleted so far are gone (or going), the rest stay; running uninstall again finishes it")
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Components, "component", nil, "Remove only this component (repeatable): "+strings.Join(bundle.Components(), ", "))
 	fl.BoolVarP(&o.Yes, "yes", "y", false, "Delete without asking")
@@ -109,7 +109,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return o.print(plan)
 	}
 	if !o.Yes {
-		if err := o.confirm(plan, len(del)); err != nil {
+		if err := o.confirm(ctx, plan, len(del)); err != nil {
 			return err
 		}
 	}
@@ -121,7 +121,7 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 // confirm shows the plan on stderr and asks on stdin; anything but yes cancels.
-func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
+func (o *Options) confirm(ctx context.Context, plan *apply.ChangeSet, n int) error {
 	w := o.streams.ErrOut
 	fmt.Fprintln(w, "uninstall will delete:")
 	for _, c := range plan.With(apply.Deleted) {
@@ -134,7 +134,11 @@ func (o *Options) confirm(plan *apply.ChangeSet, n int) error {
 		}
 	}
 	fmt.Fprintf(w, "Delete these %d object(s)? [y/N]: ", n)
-	answer, err := bufio.NewReader(o.streams.In).ReadString('\n')
+	answer, err := cmdutil.ReadLine(ctx, o.streams.In)
+	if ierr := cmdutil.Interruption(ctx, "nothing was deleted"); ierr != nil {
+		fmt.Fprintln(w)
+		return ierr
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read the answer: %w", err)
 	}

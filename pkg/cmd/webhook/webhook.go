@@ -63,6 +63,7 @@ missing or Discord cannot be reached, 124 --timeout ran out.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate),
 	}
+	cmdutil.OnInterrupt(cmd, "the test message may or may not have reached Discord; nothing else was changed")
 	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
 	return cmd
