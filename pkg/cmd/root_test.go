@@ -64,7 +64,8 @@ func TestExitCodes(t *testing.T) {
 		"config view bad settings":   {args: []string{"--config", badSettings, "config", "view"}, code: 2, errHas: "key backup.retention"},
 		"config view missing file":   {args: []string{"--config", "/nonexistent/picluster.yaml", "config", "view"}, code: 2, errHas: "/nonexistent/picluster.yaml"},
 		"config view bad format":     {args: []string{"config", "view", "-o", "table"}, code: 2, errHas: "table"},
-		"kubectl flags are there":    {args: []string{"--kubeconfig", kc, "--context", "c", "-n", "immich", "--as", "someone", "-v", "0", "version", "--client"}, code: 0, outHas: "Client Version:"},
+		"kubectl flags are there":    {args: []string{"--kubeconfig", kc, "--context", "c", "--as", "someone", "-v", "0", "version", "--client"}, code: 0, outHas: "Client Version:"},
+		"-n where it means nothing":  {args: []string{"-n", "immich", "version", "--client"}, code: 2, errHas: "does not take -n/--namespace"},
 		"bad verbosity value":        {args: []string{"-v", "loud", "version"}, code: 2, errHas: "loud"},
 	}
 	for name, tc := range tests {

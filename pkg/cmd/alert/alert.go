@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/alertmanager/api/v2/models"
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
@@ -46,6 +47,7 @@ type TestOptions struct {
 	PrintFlags   *cmdutil.PrintFlags
 
 	spec    alertmanager.TestAlertSpec
+	flags   *genericclioptions.ConfigFlags
 	client  func() (*alertmanager.Client, error)
 	streams genericiooptions.IOStreams
 }
@@ -54,7 +56,7 @@ func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.C
 	o := &TestOptions{
 		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute,
 		PrintFlags: cmdutil.NewPrintFlags(output.Text),
-		streams:    streams, client: f.Alertmanager,
+		streams:    streams, client: f.Alertmanager, flags: f.Flags(),
 	}
 	o.PrintFlags.Usage = "Output format: text (the test ID), or the report as json, yaml, jsonpath=TEMPLATE or go-template=TEMPLATE"
 	cmd := &cobra.Command{
@@ -79,6 +81,7 @@ default), so allow for it in --timeout.`,
 		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: cmdutil.RunAfter(o.Run, o.Complete),
 	}
+	cmdutil.NamespaceOverrides(cmd, `the test alert gets the label namespace="<-n>", as with --label namespace=<-n>, so it takes that namespace's route`)
 	cmdutil.OnInterrupt(cmd, "the test alert may or may not have been posted; if it was, Alertmanager resolves it by itself after --resolve-after")
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
@@ -98,7 +101,11 @@ func (o *TestOptions) Complete() error {
 	if o.Timeout <= 0 {
 		return exitcode.BadUsage(fmt.Errorf("--timeout %s: must be greater than 0", o.Timeout))
 	}
-	labels, err := alertmanager.ParseLabels(o.Labels)
+	given := o.Labels
+	if ns, ok := cmdutil.GivenNamespace(o.flags); ok {
+		given = append(append([]string{}, given...), "namespace="+ns)
+	}
+	labels, err := alertmanager.ParseLabels(given)
 	if err != nil {
 		return err
 	}
@@ -159,12 +166,13 @@ type ListOptions struct {
 	PrintFlags *cmdutil.PrintFlags
 
 	filter  []string
+	flags   *genericclioptions.ConfigFlags
 	client  func() (*alertmanager.Client, error)
 	streams genericiooptions.IOStreams
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager, flags: f.Flags()}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -181,12 +189,13 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	o.PrintFlags.AddFlags(cmd)
+	cmdutil.NamespaceOverrides(cmd, cmdutil.NamespaceFilterMeaning)
 	return cmd
 }
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) (err error) {
-	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args)
+	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args, o.flags)
 	return err
 }
 

@@ -9,7 +9,9 @@ import (
 )
 
 // Wire gives every command under root (root included) the behaviour all
-// commands share, around their own Args and RunE: a command that SIGINT or
+// commands share, around their own Args and RunE: -n/--namespace is refused
+// (exit 2) by a command that gives it no meaning (NamespaceOverrides), and
+// each help says which; a command that SIGINT or
 // SIGTERM stopped ends with exitcode.Interrupted and the state it leaves
 // (OnInterrupt); when a command fails and -o json or yaml was asked for, one
 // error document goes to stdout (unless the result was printed already); the
@@ -22,13 +24,20 @@ func Wire(root *cobra.Command) {
 }
 
 func wire(c *cobra.Command) {
+	documentNamespace(c)
 	if args := c.Args; args != nil {
 		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := checkNamespace(cmd); err != nil {
+				return finish(cmd, err)
+			}
 			return finish(cmd, args(cmd, a))
 		}
 	}
 	if run := c.RunE; run != nil {
 		c.RunE = func(cmd *cobra.Command, a []string) error {
+			if err := checkNamespace(cmd); err != nil {
+				return finish(cmd, err)
+			}
 			return finish(cmd, interrupted(cmd, run(cmd, a)))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
@@ -48,19 +49,23 @@ type StartOptions struct {
 	Author   string
 
 	request  alertmanager.MaintenanceRequest
-	settings func() (string, error) // the Immich namespace
+	settings func() (string, error) // -n, or else the Immich namespace
+	flags    *genericclioptions.ConfigFlags
 	client   func() (*alertmanager.Client, error)
 	streams  genericiooptions.IOStreams
 }
 
 func newCmdStart(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &StartOptions{streams: streams, client: f.Alertmanager, settings: func() (string, error) {
+		if ns, ok := cmdutil.GivenNamespace(f.Flags()); ok {
+			return ns, nil
+		}
 		s, err := f.Settings()
 		if err != nil {
 			return "", err
 		}
 		return s.Namespaces.Immich, nil
-	}}
+	}, flags: f.Flags()}
 	cmd := &cobra.Command{
 		Use:   "start --duration D [--comment C] [MATCHER...]",
 		Short: "Start the maintenance window, or extend the running one",
@@ -75,6 +80,7 @@ Matchers default to namespace="<namespaces.immich>".`,
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
+	cmdutil.NamespaceOverrides(cmd, `the window mutes namespace="<-n>" instead of namespaces.immich (not together with matchers)`)
 	cmdutil.OnInterrupt(cmd, "the maintenance window may or may not have been started or extended: `kubectl picluster maintenance status` shows it")
 	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
 	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
@@ -92,6 +98,9 @@ func (o *StartOptions) Complete(args []string) error {
 		return err
 	}
 	var ms labels.Matchers
+	if _, given := cmdutil.GivenNamespace(o.flags); given && len(args) > 0 {
+		return usageError("give either matchers or -n/--namespace, not both: -n stands for the matcher namespace=\"<-n>\"")
+	}
 	if len(args) > 0 {
 		if ms, err = alertmanager.ParseMatchers(args); err != nil {
 			return err

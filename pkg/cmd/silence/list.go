@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
@@ -21,12 +22,13 @@ type ListOptions struct {
 	PrintFlags *cmdutil.PrintFlags
 
 	filter  []string
+	flags   *genericclioptions.ConfigFlags
 	client  func() (*alertmanager.Client, error)
 	streams genericiooptions.IOStreams
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager}
+	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager, flags: f.Flags()}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -49,12 +51,13 @@ instead of the current ones; -q prints only the IDs.`,
 	cmd.Flags().BoolVar(&o.Expired, "expired", false, "List expired silences instead of active and pending ones")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Print only the IDs")
 	o.PrintFlags.AddFlags(cmd)
+	cmdutil.NamespaceOverrides(cmd, cmdutil.NamespaceFilterMeaning)
 	return cmd
 }
 
 // Complete checks the output format and parses the filter matchers.
 func (o *ListOptions) Complete(args []string) (err error) {
-	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args)
+	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args, o.flags)
 	return err
 }
 

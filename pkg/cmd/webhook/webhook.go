@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 
@@ -39,12 +40,13 @@ type TestOptions struct {
 	Timeout    time.Duration
 
 	settings func() (*settings.Settings, error)
+	flags    *genericclioptions.ConfigFlags
 	kube     func() (kubernetes.Interface, error)
 	streams  genericiooptions.IOStreams
 }
 
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &TestOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text), Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, streams: streams}
+	o := &TestOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text), Timeout: 2 * time.Minute, settings: f.Settings, kube: f.KubeClient, flags: f.Flags(), streams: streams}
 	cmd := &cobra.Command{
 		Use:   "test",
 		Short: "Post a test message straight to the Discord webhook from its Secret",
@@ -64,6 +66,7 @@ missing or Discord cannot be reached, 124 --timeout ran out.`,
 		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate),
 	}
 	cmdutil.OnInterrupt(cmd, "the test message may or may not have reached Discord; nothing else was changed")
+	cmdutil.NamespaceOverrides(cmd, "the webhook's Secret is read from this namespace instead of namespaces.monitoring")
 	o.PrintFlags.AddFlags(cmd)
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
 	return cmd
@@ -82,6 +85,9 @@ func (o *TestOptions) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	ns, ref := s.Namespaces.Monitoring, s.Monitoring.DiscordSecret
+	if given, ok := cmdutil.GivenNamespace(o.flags); ok {
+		ns = given
+	}
 	url, err := alertmanager.DiscordWebhookURL(ctx, kube, ns, ref)
 	if err != nil {
 		return err
