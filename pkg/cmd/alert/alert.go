@@ -183,7 +183,7 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster alert list",
 			"kubectl picluster alert list namespace=immich -o json",
-			"kubectl picluster alert list ImmichQueueStuck",
+			"kubectl picluster alert list ImmichThumbnailQueueStuck",
 		),
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),

@@ -42,10 +42,10 @@ misses (or catches too much) shows at once; --dry-run shows them and creates
 nothing. Durations are written as Prometheus writes them (30m, 2h, 1d, 1w);
 times are RFC 3339.`,
 		Example: cmdutil.Examples(
-			`kubectl picluster silence add ImmichQueueStuck --duration 2h --comment "re-indexing the library"`,
-			`kubectl picluster silence add alertname=TargetDown 'job=~"immich.*"' --duration 30m -c "node reboot"`,
+			`kubectl picluster silence add ImmichThumbnailQueueStuck --duration 2h --comment "re-indexing the library"`,
+			`kubectl picluster silence add alertname=ImmichServerDown 'job=~"immich.*"' --duration 30m -c "node reboot"`,
 			`kubectl picluster silence add 'severity=~"warn.*"' namespace=immich --dry-run -d 1h -c "check first"`,
-			`kubectl picluster silence add namespace=immich --start 2025-12-28T02:00:00+01:00 --end 2025-12-28T04:00:00+01:00 -c "upgrade"`,
+			`kubectl picluster silence add namespace=immich --start 2030-01-05T02:00:00+01:00 --end 2030-01-05T04:00:00+01:00 -c "upgrade"`,
 		),
 		Args: cmdutil.Args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -35,7 +35,7 @@ Every ID is looked up first: when one is unknown, nothing is expired (exit 2).
 A silence that already expired is left as it is.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster silence expire 8f6f7c1e-0c1d-4d2a-9a55-0d7c51d0b0e2",
-			"kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichQueueStuck)",
+			"kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichThumbnailQueueStuck)",
 		),
 		Args:              cmdutil.Args(cobra.MinimumNArgs(1)),
 		ValidArgsFunction: completeSilenceIDs(f, 0),

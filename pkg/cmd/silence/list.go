@@ -41,7 +41,7 @@ finds the silences on alertname="Foo"). --expired lists the expired silences
 instead of the current ones; -q prints only the IDs.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster silence list",
-			"kubectl picluster silence list alertname=ImmichQueueStuck -o json",
+			"kubectl picluster silence list alertname=ImmichThumbnailQueueStuck -o json",
 			"kubectl picluster silence list --expired",
 			"kubectl picluster silence list -q",
 		),

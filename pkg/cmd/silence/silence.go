@@ -24,10 +24,10 @@ name!=value, name=~"regex", name!~"regex"; a plain first word is the alertname.
 Unlike amtool, an argument that holds an operator but does not parse is refused
 (exit 2) instead of becoming a silence on a nonsense alertname.`,
 		Example: cmdutil.Examples(
-			`kubectl picluster silence add ImmichQueueStuck --duration 2h --comment "re-indexing the library"`,
+			`kubectl picluster silence add ImmichThumbnailQueueStuck --duration 2h --comment "re-indexing the library"`,
 			`kubectl picluster silence list`,
 			`kubectl picluster silence extend 8f6f7c1e-0c1d-4d2a-9a55-0d7c51d0b0e2 --duration 1h`,
-			`kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichQueueStuck)`,
+			`kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichThumbnailQueueStuck)`,
 		),
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.RunGroup,
