@@ -108,6 +108,11 @@ func TestInterruptsEndWaitingCommands(t *testing.T) {
 			waiting: "Discord rate limits the webhook: retrying in",
 			state:   "the test message may or may not have reached Discord",
 		},
+		"install --wait": {
+			args:    []string{"install", "--component", "backup", "--wait", "--timeout", "5m"},
+			waiting: "waiting for",
+			state:   "install stopped part way: the objects applied so far stay as applied",
+		},
 		"uninstall at its question": {
 			args:    []string{"uninstall", "--component", "rbac"},
 			waiting: "Delete these",
@@ -146,7 +151,7 @@ func TestInterruptsEndWaitingCommands(t *testing.T) {
 				// After the line that showed it waiting, only the state line: no
 				// "context canceled", no failure, no error.
 				all := stderr.String()
-				tail := all[strings.Index(all, wc.waiting):]
+				tail := all[strings.LastIndex(all, wc.waiting):]
 				_, tail, _ = strings.Cut(tail, "\n")
 				assert.Equal(t, last+"\n", tail)
 				for _, s := range []string{"canceled", "Error:", "failed"} {
