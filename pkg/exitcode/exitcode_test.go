@@ -7,9 +7,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -54,4 +57,34 @@ func TestWithCodeKeepsNil(t *testing.T) {
 	err := errors.New("inner")
 	assert.ErrorIs(t, Failed(err), err)
 	assert.Equal(t, "inner", Failed(err).Error())
+}
+
+func TestInterrupted(t *testing.T) {
+	tests := map[string]struct {
+		sig  syscall.Signal
+		code int
+		msg  string
+	}{
+		"SIGINT is 130, as shells report it":  {sig: syscall.SIGINT, code: 130, msg: "interrupted by SIGINT: nothing was changed"},
+		"SIGTERM is 143, as shells report it": {sig: syscall.SIGTERM, code: 143, msg: "interrupted by SIGTERM: nothing was changed"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := fmt.Errorf("wrapped: %w", &Interrupted{Signal: tc.sig, State: "nothing was changed"})
+			assert.Equal(t, tc.code, Code(err))
+			var in *Interrupted
+			require.ErrorAs(t, err, &in)
+			assert.Equal(t, tc.msg, in.Error())
+
+			ctx, cancel := context.WithCancelCause(context.Background())
+			_, ok := SignalOf(ctx)
+			assert.False(t, ok)
+			cancel(Signalled{Signal: tc.sig})
+			child, stop := context.WithTimeout(ctx, time.Hour)
+			defer stop()
+			sig, ok := SignalOf(child)
+			assert.True(t, ok, "a derived context knows the signal too")
+			assert.Equal(t, tc.sig, sig)
+		})
+	}
 }
