@@ -2,8 +2,6 @@ package testbed_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,67 +15,26 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
-	"github.com/picluster/kubectl-picluster/internal/testbed/podrun"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
-// backupBed is the seed's cluster on the bed: Immich's Postgres behind immich/immich-postgresql,
-// the NAS reachable as testbed.NASHost, the backup component installed unchanged from
-// settings that differ from the defaults only where the bed differs from the seed's
-// cluster (the NAS's name, user and folder; the Postgres major version of the bed's
-// server), and the Secrets External Secrets would sync.
+// backupBed is the seed's backup on the bed (package seed).
 type backupBed struct {
 	c        *testbed.Cluster
 	m        *testbed.Monitoring
-	nas      *testbed.BedNAS
 	s        *settings.Settings
 	ns       string
 	folder   string // the test's folder on the NAS
 	password string
+	seed     *seed.Backup
 }
 
 func newBackupBed(t *testing.T, dbPassword string) *backupBed {
 	t.Helper()
-	requireRunPods(t)
-	c, m := testbed.RequireMonitoring(t)
-	require.NotNil(t, m.Postgres)
-	ctx := context.Background()
-	nas, err := c.StartNAS(ctx)
-	require.NoError(t, err)
-	major, err := podrun.HostPostgresMajor()
-	require.NoError(t, err)
-	ns := "bak-" + strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
-	if len(ns) > 40 {
-		ns = ns[:40]
-	}
-	// Each test has a folder of its own on the (shared) NAS, as it would have on the Synology.
-	folder := filepath.Join(nas.Path, ns)
-	require.NoError(t, os.MkdirAll(folder, 0o755))
-	config := filepath.Join(t.TempDir(), "config.yaml")
-	doc := fmt.Sprintf("namespaces:\n  backup: %s\npostgres:\n  majorVersion: %d\nbackup:\n  nas:\n    host: %s\n    user: %s\n    path: %s\n",
-		ns, major, nas.Name, nas.User, folder)
-	require.NoError(t, os.WriteFile(config, []byte(doc), 0o600))
-	s, err := settings.Load(config, true)
-	require.NoError(t, err)
-	_, errOut, code := runPlugin(t, "--kubeconfig", c.Kubeconfig, "--config", config, "install", "--component", "backup")
-	require.Equal(t, 0, code, errOut)
-	t.Cleanup(func() {
-		_ = c.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
-	key, err := os.ReadFile(nas.PrivateKeyFile)
-	require.NoError(t, err)
-	if dbPassword == "" {
-		dbPassword = m.Postgres.Password
-	}
-	for name, data := range map[string]map[string][]byte{
-		s.Backup.PasswordSecret.Name:   {s.Backup.PasswordSecret.Key: []byte(dbPassword)},
-		s.Backup.NAS.SSHKeySecret.Name: {s.Backup.NAS.SSHKeySecret.Key: key, "known_hosts": []byte(nas.KnownHosts)},
-	} {
-		_, err := c.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: data}, metav1.CreateOptions{})
-		require.NoError(t, err)
-	}
-	return &backupBed{c: c, m: m, nas: nas, s: s, ns: ns, folder: folder, password: m.Postgres.Password}
+	b := seed.RequireBackup(t, seed.BackupOptions{DBPassword: dbPassword})
+	return &backupBed{c: b.Cluster, m: b.Monitoring, s: b.Settings, ns: b.Namespace, folder: b.Folder, password: b.DBPassword, seed: b}
 }
 
 // startBackup creates a Job from the backup CronJob with kubectl, as the seed's runbook does.
@@ -132,17 +89,6 @@ func jobCondition(j *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobCond
 	return nil
 }
 
-func nasDumps(t *testing.T, folder string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(folder)
-	require.NoError(t, err)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 func TestBundledBackupRunsForReal(t *testing.T) {
 	b := newBackupBed(t, "")
 	_, err := b.m.Postgres.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS assets (id serial PRIMARY KEY, name text);
@@ -167,7 +113,7 @@ func TestBundledBackupRunsForReal(t *testing.T) {
 	}
 
 	// The dump and its checksum are on the NAS and the checksum holds there.
-	names := nasDumps(t, b.folder)
+	names := b.seed.Dumps(t)
 	var dump string
 	for _, n := range names {
 		if strings.HasSuffix(n, ".pgdump") {
@@ -214,5 +160,5 @@ func TestBundledBackupWithAWrongPasswordFails(t *testing.T) {
 	out, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", pods.Items[0].Name, "-c", "dump")
 	assert.Contains(t, out, "password authentication failed")
 	assert.NotContains(t, out, b.password)
-	assert.Empty(t, nasDumps(t, b.folder), "nothing reaches the NAS")
+	assert.Empty(t, b.seed.Dumps(t), "nothing reaches the NAS")
 }

@@ -23,18 +23,7 @@ import (
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
-// requireRunPods is the shared bed with its pod runtime (root only: skips locally, fails in CI).
-func requireRunPods(t *testing.T) *testbed.Cluster {
-	t.Helper()
-	c := testbed.Require(t)
-	if c.Runtime == nil {
-		if proc.InCI() {
-			t.Fatal("test bed: no pod runtime (needs root)")
-		}
-		t.Skip("test bed: no pod runtime (needs root)")
-	}
-	return c
-}
+func requireRunPods(t *testing.T) *testbed.Cluster { return testbed.RequireRunPods(t) }
 
 // kubectl runs the bed's kubectl with stdin and returns stdout, stderr and its exit code.
 func kubectl(t *testing.T, c *testbed.Cluster, stdin []byte, args ...string) (string, string, int) {

@@ -124,6 +124,17 @@ func Require(t testing.TB) *Cluster {
 	return shared.cluster
 }
 
+// RequireRunPods returns the shared bed and fails or skips (CI or not) the test when the bed
+// has no pod runtime (package podrun needs root).
+func RequireRunPods(t testing.TB) *Cluster {
+	t.Helper()
+	c := Require(t)
+	if c.Runtime == nil {
+		skipOrFail(t, "test bed: no pod runtime (needs root)")
+	}
+	return c
+}
+
 // RequireMonitoring returns the shared bed with real Prometheus, Alertmanager and Postgres
 // in the cluster (started on first use). It needs root: without it the test skips locally
 // and fails in CI.
