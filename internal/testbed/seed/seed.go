@@ -132,5 +132,4 @@ func (b *Backup) Dumps(t testing.TB) []string {
 	return names
 }
 
-
 var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
