@@ -292,6 +292,11 @@ func (c *Cluster) PIDs() []int {
 	if c.monitoring != nil {
 		pids = append(pids, c.monitoring.pids()...)
 	}
+	for _, n := range c.nas {
+		if n.Process != nil {
+			pids = append(pids, n.Process.Tree()...)
+		}
+	}
 	if c.Runtime != nil {
 		pids = append(pids, c.Runtime.PIDs()...)
 	}
@@ -306,6 +311,11 @@ func (c *Cluster) RSS() int64 {
 	c.mu.Unlock()
 	if m != nil {
 		procs = append(procs, m.processes()...)
+	}
+	for _, n := range c.nas {
+		if n.Process != nil {
+			procs = append(procs, n.Process)
+		}
 	}
 	var total int64
 	for _, p := range procs {

@@ -15,8 +15,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
 // panicChildEnv makes the test binary a child that starts a bed and panics (see TestMain).
@@ -46,6 +49,20 @@ func processesIn(dir string) []string {
 	return found
 }
 
+// mountsUnder lists the mount points of this machine's mount namespace under dir.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	var found []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			found = append(found, f[4])
+		}
+	}
+	return found
+}
+
 func TestStopLeavesNothingBehind(t *testing.T) {
 	bin := testbed.RequireBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -59,7 +76,22 @@ func TestStopLeavesNothingBehind(t *testing.T) {
 	if os.Geteuid() == 0 {
 		_, err := c.StartMonitoring(ctx, testbed.MonitoringOptions{})
 		require.NoError(t, err)
-		want += 3
+		_, err = c.StartNAS(ctx)
+		require.NoError(t, err)
+		want += 4
+		// Two pods that really run, one of them with a volume mounted (the bed stops them
+		// with the rest: no process, mount or pod network namespace may stay).
+		for _, name := range []string{"runs-a", "runs-b"} {
+			pod := shellPod("default", name, "sleep 3600")
+			pod.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "work", MountPath: "/work"}}
+			pod.Spec.Volumes = []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			_, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+			require.NoError(t, err)
+		}
+		require.NoError(t, proc.WaitFor(ctx, 100*time.Millisecond, func(context.Context) (bool, error) {
+			return len(c.Runtime.PIDs()) == 2, nil
+		}), "both pods run")
+		want += 2
 	} else {
 		t.Log("not root: the network namespace part is not covered")
 	}
@@ -71,6 +103,7 @@ func TestStopLeavesNothingBehind(t *testing.T) {
 	require.NoError(t, c.Stop())
 	assert.Empty(t, c.Leftovers(pids))
 	assert.Empty(t, processesIn(dir))
+	assert.Empty(t, mountsUnder(t, dir), "no mount of the bed is left (the pods' mounts die with their mount namespaces)")
 	assert.NoDirExists(t, dir)
 	if os.Geteuid() == 0 {
 		assert.Empty(t, testbed.NetworkLeftovers(c.Slot))
