@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,24 +25,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(testbed.RunMain(m, testbed.MainOptions{})) }
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // waitingCommand is a command that waits for something, the stderr line that
 // shows it is waiting, the state line it must leave, and a check that nothing
@@ -123,7 +104,7 @@ func TestInterruptsEndWaitingCommands(t *testing.T) {
 	for name, wc := range commands {
 		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 			t.Run(name+"/"+sig.String(), func(t *testing.T) {
-				var stdout, stderr syncBuffer
+				var stdout, stderr testbed.SyncBuffer
 				cmd := exec.Command("kubectl-picluster", append(append([]string{}, base...), wc.args...)...)
 				cmd.Stdout, cmd.Stderr = &stdout, &stderr
 				stdin, err := cmd.StdinPipe() // open and silent: a question waits

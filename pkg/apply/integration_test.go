@@ -1,11 +1,9 @@
 package apply_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,27 +26,9 @@ func TestMain(m *testing.M) {
 
 const managedBy = "app.kubernetes.io/managed-by"
 
-// syncBuffer is a progress writer the concurrent apply may write from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newApplier(t *testing.T, c *testbed.Cluster) (*apply.Applier, *syncBuffer) {
+func newApplier(t *testing.T, c *testbed.Cluster) (*apply.Applier, *testbed.SyncBuffer) {
 	t.Helper()
-	progress := &syncBuffer{}
+	progress := &testbed.SyncBuffer{}
 	a, err := apply.New(c.Config, progress)
 	require.NoError(t, err)
 	return a, progress

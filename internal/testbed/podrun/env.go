@@ -83,41 +83,51 @@ func (p *pod) envValue(ctx context.Context, e corev1.EnvVar, vars map[string]str
 	if e.ValueFrom == nil {
 		return expand(e.Value, vars), nil
 	}
-	core := p.r.cfg.Client.CoreV1()
 	vf := e.ValueFrom
 	switch {
 	case vf.SecretKeyRef != nil:
 		ref := vf.SecretKeyRef
-		s, err := core.Secrets(p.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) && isTrue(ref.Optional) {
-				return "", nil
-			}
-			return "", &configError{fmt.Sprintf("secret %q not found", ref.Name)}
-		}
-		v, ok := s.Data[ref.Key]
-		if !ok && !isTrue(ref.Optional) {
-			return "", &configError{fmt.Sprintf("couldn't find key %s in Secret %s/%s", ref.Key, p.namespace, ref.Name)}
-		}
-		return string(v), nil
+		return p.keyRef(ctx, "Secret", ref.Name, ref.Key, ref.Optional)
 	case vf.ConfigMapKeyRef != nil:
 		ref := vf.ConfigMapKeyRef
-		cm, err := core.ConfigMaps(p.namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) && isTrue(ref.Optional) {
-				return "", nil
-			}
-			return "", &configError{fmt.Sprintf("configmap %q not found", ref.Name)}
-		}
-		v, ok := cm.Data[ref.Key]
-		if !ok && !isTrue(ref.Optional) {
-			return "", &configError{fmt.Sprintf("couldn't find key %s in ConfigMap %s/%s", ref.Key, p.namespace, ref.Name)}
-		}
-		return v, nil
+		return p.keyRef(ctx, "ConfigMap", ref.Name, ref.Key, ref.Optional)
 	case vf.FieldRef != nil:
 		return p.fieldValue(vf.FieldRef.FieldPath)
 	}
 	return "", &configError{fmt.Sprintf("env %s: resourceFieldRef is not supported on the bed", e.Name)}
+}
+
+// keyRef is one key of a Secret or ConfigMap of the pod's namespace (empty when optional
+// and missing).
+func (p *pod) keyRef(ctx context.Context, kind, name, key string, optional *bool) (string, error) {
+	core := p.r.cfg.Client.CoreV1()
+	var data map[string]string
+	var err error
+	if kind == "Secret" {
+		var s *corev1.Secret
+		if s, err = core.Secrets(p.namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			data = map[string]string{}
+			for k, v := range s.Data {
+				data[k] = string(v)
+			}
+		}
+	} else {
+		var cm *corev1.ConfigMap
+		if cm, err = core.ConfigMaps(p.namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			data = cm.Data
+		}
+	}
+	if err != nil {
+		if apierrors.IsNotFound(err) && isTrue(optional) {
+			return "", nil
+		}
+		return "", &configError{fmt.Sprintf("%s %q not found", strings.ToLower(kind), name)}
+	}
+	v, ok := data[key]
+	if !ok && !isTrue(optional) {
+		return "", &configError{fmt.Sprintf("couldn't find key %s in %s %s/%s", key, kind, p.namespace, name)}
+	}
+	return v, nil
 }
 
 // fieldValue is a downward API field.
