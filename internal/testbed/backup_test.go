@@ -31,9 +31,9 @@ type backupBed struct {
 	seed     *seed.Backup
 }
 
-func newBackupBed(t *testing.T, dbPassword string) *backupBed {
+func newBackupBed(t *testing.T, o seed.BackupOptions) *backupBed {
 	t.Helper()
-	b := seed.RequireBackup(t, seed.BackupOptions{DBPassword: dbPassword})
+	b := seed.RequireBackup(t, o)
 	return &backupBed{c: b.Cluster, m: b.Monitoring, s: b.Settings, ns: b.Namespace, folder: b.Folder, password: b.DBPassword, seed: b}
 }
 
@@ -90,7 +90,7 @@ func jobCondition(j *batchv1.Job, typ batchv1.JobConditionType) *batchv1.JobCond
 }
 
 func TestBundledBackupRunsForReal(t *testing.T) {
-	b := newBackupBed(t, "")
+	b := newBackupBed(t, seed.BackupOptions{})
 	_, err := b.m.Postgres.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS assets (id serial PRIMARY KEY, name text);
 		INSERT INTO assets (name) SELECT 'photo-' || g FROM generate_series(1, 1000) g;`)
 	require.NoError(t, err)
@@ -140,7 +140,7 @@ func TestBundledBackupRunsForReal(t *testing.T) {
 }
 
 func TestBundledBackupWithAWrongPasswordFails(t *testing.T) {
-	b := newBackupBed(t, "not-the-password")
+	b := newBackupBed(t, seed.BackupOptions{DBPassword: "not-the-password"})
 	b.startBackup(t, "manual-bad")
 	j := b.waitJob(t, "manual-bad", 3*time.Minute)
 	failed := jobCondition(j, batchv1.JobFailed)
@@ -161,4 +161,18 @@ func TestBundledBackupWithAWrongPasswordFails(t *testing.T) {
 	assert.Contains(t, out, "password authentication failed")
 	assert.NotContains(t, out, b.password)
 	assert.Empty(t, b.seed.Dumps(t), "nothing reaches the NAS")
+}
+
+func TestBundledBackupToANASAccountWithAShell(t *testing.T) {
+	b := newBackupBed(t, seed.BackupOptions{ShellNAS: true})
+	b.startBackup(t, "manual-shell")
+	j := b.waitJob(t, "manual-shell", 2*time.Minute)
+	require.NotNil(t, jobCondition(j, batchv1.JobComplete))
+	var dumps int
+	for _, n := range b.seed.Dumps(t) {
+		if strings.HasSuffix(n, ".pgdump") {
+			dumps++
+		}
+	}
+	assert.Equal(t, 1, dumps)
 }

@@ -46,6 +46,9 @@ type Backup struct {
 type BackupOptions struct {
 	// DBPassword, when set, goes into the backup's password Secret instead of the real one.
 	DBPassword string
+	// ShellNAS gives the backup the NAS's full-shell key instead of the rsync-only one (the
+	// default, as the bundle recommends).
+	ShellNAS bool
 	// Edit, when set, changes the settings file's YAML before it is written.
 	Edit func(doc string) string
 }
@@ -98,7 +101,11 @@ func RequireBackup(t testing.TB, o BackupOptions) *Backup {
 	if r.Code != 0 {
 		t.Fatalf("install the backup component: exit %d: %s", r.Code, r.Stderr)
 	}
-	key, err := os.ReadFile(nas.PrivateKeyFile)
+	keyFile := nas.PrivateKeyFile
+	if o.ShellNAS {
+		keyFile = nas.ShellKeyFile
+	}
+	key, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
