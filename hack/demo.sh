@@ -85,11 +85,19 @@ echo "# The local cluster runs. Point kubectl and the plugin at it:"
 echo "export KUBECONFIG=$KUBECONFIG"
 echo "export PATH=$state/bin:$bed/bin:\$PATH   # kubectl-picluster and a matching kubectl"
 
+# The bed's settings: the defaults, but the NAS and the Postgres version are the bed's, so
+# the backup Job really dumps and uploads (written by localcluster when it runs as root).
+cfg=()
+if [[ -n "${PICLUSTER_DEMO_CONFIG:-}" ]]; then
+	cfg=(--config "$PICLUSTER_DEMO_CONFIG")
+	echo "# settings: $PICLUSTER_DEMO_CONFIG"
+fi
+
 run kubectl picluster version
-run kubectl picluster install
+run kubectl picluster "${cfg[@]}" install
 echo
 echo "# Again: server-side apply of the same bundle changes nothing."
-run kubectl picluster install
+run kubectl picluster "${cfg[@]}" install
 
 echo
 echo "# The bed has none of the controllers a real cluster runs. localcluster plays them"
@@ -101,7 +109,7 @@ echo
 echo "# check waits until Prometheus has scraped the new targets and Watchdog reaches"
 echo "# Alertmanager; --fail-on-warning makes it wait for those warnings to clear too."
 rc=0
-run kubectl picluster check --wait 60s --fail-on-warning || rc=$?
+run kubectl picluster "${cfg[@]}" check --wait 60s --fail-on-warning || rc=$?
 
 echo
 if [[ $rc -ne 0 ]]; then

@@ -39,9 +39,11 @@ func jobFromCronJob(cj *batchv1.CronJob, name string) *batchv1.Job {
 }
 
 // playBackup runs the backup CronJob once when it has never succeeded: a Job from the
-// CronJob, whose pod kwok "runs" (no container really runs: nothing is dumped), the
-// real Job controller marks it Complete and the real CronJob controller records
-// lastSuccessfulTime, which kube-state-metrics then exports.
+// CronJob, whose pod really runs backup.sh (pg_dump of the bed's Postgres, rsync to the
+// bed's NAS) when its images are the bed's (internal/testbed/podrun; with the demo's
+// settings they are) and is simulated by kwok otherwise; the real Job controller marks
+// it Complete and the real CronJob controller records lastSuccessfulTime, which
+// kube-state-metrics then exports.
 func (si *standIns) playBackup(ctx context.Context, log *passLog) error {
 	ns, name := si.settings.Namespaces.Backup, si.settings.Backup.CronJob
 	cjs := si.kube.BatchV1().CronJobs(ns)
@@ -67,7 +69,7 @@ func (si *standIns) playBackup(ctx context.Context, log *passLog) error {
 		if job, err = si.kube.BatchV1().Jobs(ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create a Job from CronJob %s/%s: %w", ns, name, err)
 		}
-		log.did(roleBackup, "Job %s created from CronJob %s/%s (kubectl create job --from=cronjob/%s); kwok plays its pod", ref(job), ns, name, name)
+		log.did(roleBackup, "Job %s created from CronJob %s/%s (kubectl create job --from=cronjob/%s)", ref(job), ns, name, name)
 	} else {
 		log.did(roleBackup, "Job %s of CronJob %s/%s is running: waiting for it", ref(job), ns, name)
 	}

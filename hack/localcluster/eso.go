@@ -34,11 +34,20 @@ type vault struct {
 	// ExternalSecret does, in its provider's form.
 	discordKey, discordProperty string
 	sink                        *discordSink
+	es                          settings.ExternalSecrets
 }
 
 func newVault(s *settings.Settings, sink *discordSink) *vault {
 	key, property := s.ExternalSecrets.RemoteRefFields(s.ExternalSecrets.DiscordWebhook)
-	return &vault{items: map[string]string{}, discordKey: key, discordProperty: property, sink: sink}
+	return &vault{items: map[string]string{}, discordKey: key, discordProperty: property, sink: sink, es: s.ExternalSecrets}
+}
+
+// preset gives an item a real value (the bed's database password, the NAS's key).
+func (v *vault) preset(ref settings.RemoteRef, value string) {
+	key, property := v.es.RemoteRefFields(ref)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.items[key+"\x00"+property] = value
 }
 
 // value returns the item's value, made up on first use.
@@ -141,7 +150,7 @@ func (si *standIns) syncExternalSecret(ctx context.Context, log *passLog, es *un
 		"binding":               map[string]any{"name": target},
 		"conditions": []any{map[string]any{
 			"type": "Ready", "status": "True", "reason": "SecretSynced",
-			"message": "secret synced (by the stand-in in hack/localcluster, from throwaway values)", "lastTransitionTime": transition,
+			"message": "secret synced (by the stand-in in hack/localcluster, from its stand-in vault)", "lastTransitionTime": transition,
 		}},
 	}
 	if _, err := si.dyn.Resource(check.ExternalSecrets()).Namespace(es.GetNamespace()).UpdateStatus(ctx, es, metav1.UpdateOptions{}); err != nil {
@@ -149,7 +158,7 @@ func (si *standIns) syncExternalSecret(ctx context.Context, log *passLog, es *un
 	}
 	what := "refreshed"
 	if changed {
-		what = fmt.Sprintf("wrote Secret %s/%s (%s, throwaway values, never shown)", es.GetNamespace(), target, plural(len(want), "key"))
+		what = fmt.Sprintf("wrote Secret %s/%s (%s from the stand-in vault, never shown)", es.GetNamespace(), target, plural(len(want), "key"))
 	}
 	log.did(roleESO, "ExternalSecret %s Ready: %s", ref(es), what)
 	return nil

@@ -139,7 +139,22 @@ func serve(stateDir, config string, monitoring bool, stdout, stderr io.Writer) (
 		if m.Postgres != nil {
 			env = append(env, "PICLUSTER_DEMO_POSTGRES="+fmt.Sprintf("%s:%d", m.Postgres.Host, m.Postgres.Port))
 		}
-		stopStandIns, err := startStandIns(ctx, c, m, stateDir, config, stderr)
+		var nas *testbed.BedNAS
+		if c.Runtime != nil && m.Postgres != nil {
+			if nas, err = c.StartNAS(ctx); err != nil {
+				return err
+			}
+			if config == "" {
+				// Settings for the bed: the defaults but where the bed differs from the
+				// seed's cluster, so that the backup Job really runs against the bed's
+				// Postgres and NAS.
+				if config, err = writeDemoSettings(stateDir, nas); err != nil {
+					return err
+				}
+			}
+			env = append(env, "PICLUSTER_DEMO_CONFIG="+config)
+		}
+		stopStandIns, err := startStandIns(ctx, c, m, nas, stateDir, config, stderr)
 		if err != nil {
 			return err
 		}
@@ -175,7 +190,7 @@ func serve(stateDir, config string, monitoring bool, stdout, stderr io.Writer) (
 }
 
 // startStandIns starts the controller stand-ins and the control socket that runs them.
-func startStandIns(ctx context.Context, c *testbed.Cluster, m *testbed.Monitoring, stateDir, config string, logw io.Writer) (func(), error) {
+func startStandIns(ctx context.Context, c *testbed.Cluster, m *testbed.Monitoring, nas *testbed.BedNAS, stateDir, config string, logw io.Writer) (func(), error) {
 	path, required := settings.DefaultPath(), false
 	if config != "" {
 		path, required = config, true
@@ -184,7 +199,7 @@ func startStandIns(ctx context.Context, c *testbed.Cluster, m *testbed.Monitorin
 	if err != nil {
 		return nil, err
 	}
-	si, err := newStandIns(c, m, s, logw)
+	si, err := newStandIns(c, m, nas, s, logw)
 	if err != nil {
 		return nil, fmt.Errorf("start the controller stand-ins: %w", err)
 	}
@@ -194,6 +209,25 @@ func startStandIns(ctx context.Context, c *testbed.Cluster, m *testbed.Monitorin
 		return nil, err
 	}
 	return func() { stopControl(); si.Stop() }, nil
+}
+
+// writeDemoSettings writes the demo's settings file: the defaults, but the NAS is the bed's
+// (its name, user and folder) and Postgres has the bed server's major version (Debian's;
+// the backup image is the official one of that major, which the bed runs with Debian's
+// client tools).
+func writeDemoSettings(stateDir string, nas *testbed.BedNAS) (string, error) {
+	major, err := podrun.HostPostgresMajor()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(stateDir, "config.yaml")
+	doc := fmt.Sprintf("# the demo's settings (hack/localcluster): the bed's Postgres and NAS\n"+
+		"postgres:\n  majorVersion: %d\nbackup:\n  nas:\n    host: %s\n    user: %s\n    path: %s\n",
+		major, nas.Name, nas.User, nas.Path)
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		return "", fmt.Errorf("write the demo's settings: %w", err)
+	}
+	return path, nil
 }
 
 // runningPID reads a pid file and tells whether that process still runs.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -93,7 +94,7 @@ func (l *passLog) saw(role, format string, args ...any) {
 // newStandIns adds the stand-ins' addresses to the bed's network namespace and starts
 // their listeners there (Immich's metrics, kube-state-metrics, the Discord stand-in).
 // Stop closes them; the addresses go with the namespace.
-func newStandIns(c *testbed.Cluster, m *testbed.Monitoring, s *settings.Settings, logw io.Writer) (_ *standIns, err error) {
+func newStandIns(c *testbed.Cluster, m *testbed.Monitoring, nas *testbed.BedNAS, s *settings.Settings, logw io.Writer) (_ *standIns, err error) {
 	bn, err := findBedNetwork(m.NetNS, m.Prometheus.Host)
 	if err != nil {
 		return nil, err
@@ -130,6 +131,18 @@ func newStandIns(c *testbed.Cluster, m *testbed.Monitoring, s *settings.Settings
 	}
 	si.discord = newDiscordSink("http://"+discordIP, logw)
 	si.vault = newVault(s, si.discord)
+	if nas != nil && m.Postgres != nil {
+		// The backup's credentials are the bed's real ones, so its Job really dumps and
+		// uploads (the bed runs its pods: internal/testbed/podrun).
+		key, err := os.ReadFile(nas.PrivateKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the bed NAS's key: %w", err)
+		}
+		es := s.ExternalSecrets
+		si.vault.preset(es.DBPassword, m.Postgres.Password)
+		si.vault.preset(es.SSHKey, string(key))
+		si.vault.preset(es.KnownHosts, nas.KnownHosts)
+	}
 	immich := newImmichMetrics(s)
 	serve := []struct {
 		addr    string

@@ -46,7 +46,7 @@ func TestStandInsMakeCheckPass(t *testing.T) {
 	global := []string{"--kubeconfig", c.Kubeconfig, "--config", config}
 
 	var serverLog bytes.Buffer
-	si, err := newStandIns(c, m, s, &serverLog)
+	si, err := newStandIns(c, m, nil, s, &serverLog)
 	require.NoError(t, err)
 	t.Cleanup(si.Stop)
 

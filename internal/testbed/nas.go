@@ -16,7 +16,7 @@ import (
 const NASHost = "nas.picluster.test"
 
 // BedNAS is the NAS on the bed's network: sshd inside the bed's network namespace on port
-// 22 of its own address, reachable from run pods as NASHost.
+// 22 of its own address (.9 of the bed's subnet), reachable from run pods as NASHost.
 type BedNAS struct {
 	*servers.NAS
 	// Name is NASHost.
@@ -40,6 +40,9 @@ func (c *Cluster) StartNAS(ctx context.Context) (*BedNAS, error) {
 		return c.bedNAS, nil // one NAS per bed (port 22 of its address)
 	}
 	ip := c.slot.Addr(nasAddrOffset)
+	if err := c.slot.addNSAddr(nasAddrOffset); err != nil {
+		return nil, fmt.Errorf("start the bed's NAS: %w", err)
+	}
 	nas, err := servers.StartNAS(ctx, servers.Options{Dir: filepath.Join(c.Dir, "nas"), NetNS: c.slot.NetNS(), Host: ip, Port: 22})
 	if err != nil {
 		return nil, fmt.Errorf("start the bed's NAS: %w", err)

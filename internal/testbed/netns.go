@@ -17,7 +17,8 @@ import (
 //
 //	network namespace  picluster-tb<k>
 //	veth pair          pictb<k>h (host side) / pictb<k>n (namespace side)
-//	veth subnet        10.250.<2k>.0/24: host .1, servers .2 .3 .4 ...
+//	veth subnet        10.250.<2k>.0/24: host .1, servers .2 .3 .4, the demo's stand-ins .5
+//	                   to .8, the NAS .9
 //	kwok pod CIDR      10.250.<2k+1>.0/24, a local route inside the namespace, so a dial to
 //	                   any other fake pod IP is refused there and never leaves the machine.
 //	run pods           10.250.<2k>.100-199, each in a namespace picluster-tb<k>-p<n> with a
@@ -28,13 +29,13 @@ import (
 const maxSlots = 120
 
 // The real servers take .2 to .1+serverAddrs of the veth subnet (Prometheus, Alertmanager,
-// Postgres, the NAS); the pods that really run take podAddrCount addresses from
-// .podAddrFirst.
+// Postgres), the demo's stand-ins the next ones (hack/localcluster), the NAS
+// .nasAddrOffset, and the pods that really run podAddrCount addresses from .podAddrFirst.
 const (
-	serverAddrs   = 4
+	serverAddrs   = 3
+	nasAddrOffset = 9
 	podAddrFirst  = 100
 	podAddrCount  = 100
-	nasAddrOffset = 5
 )
 
 // NetNSPrefix starts the name of every network namespace a bed creates; VethPrefix the name
@@ -179,6 +180,11 @@ func (s *slot) setupNetwork(nsAddrs int) error {
 		}
 	}
 	return nil
+}
+
+// addNSAddr gives the namespace side of the veth address i of the subnet too.
+func (s *slot) addNSAddr(i int) error {
+	return ip("-n", s.NetNS(), "addr", "replace", s.Addr(i)+"/24", "dev", s.NSVeth())
 }
 
 // removeNetwork kills what still runs in the namespace, then deletes the namespace and the
