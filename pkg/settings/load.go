@@ -49,6 +49,9 @@ func Load(path string, required bool) (*Settings, error) {
 
 // Parse reads settings YAML over the defaults and validates the result.
 func Parse(data []byte) (*Settings, error) {
+	if err := checkStructure(data); err != nil {
+		return nil, err
+	}
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,6 +96,34 @@ func TestParseNamesTheBadKey(t *testing.T) {
 		"unknown provider":         {doc: "externalSecrets:\n  provider: vault\n", want: []string{"key externalSecrets.provider", "onepasswordSDK", "vault"}},
 		"unknown postgres major":   {doc: "postgres:\n  majorVersion: 9\n", want: []string{"key postgres.majorVersion", "9", "backup.image"}},
 		"several bad keys at once": {doc: "backup:\n  retention: 0\n  nas:\n    host: \"\"\n", want: []string{"key backup.retention", "key backup.nas.host"}},
+		// issue 16: what YAML-to-JSON would silently drop
+		"duplicate top-level key": {doc: "backup:\n  retention: 5\nnamespaces: {}\nbackup:\n  schedule: \"0 3 * * *\"\n", want: []string{"key backup: given twice (lines 1 and 4)"}},
+		"duplicate nested key":    {doc: "backup:\n  nas:\n    host: a\n    host: b\n", want: []string{"key backup.nas.host: given twice"}},
+		"duplicate in a list":     {doc: "immich:\n  deployments:\n    - {a: 1, a: 2}\n", want: []string{"key immich.deployments[0].a: given twice"}},
+		"second document":         {doc: "backup:\n  retention: 5\n---\nbackup:\n  retention: 9\n", want: []string{"second YAML document starts at line 3"}},
+		// issue 16: values the backup would fail on when it first runs
+		"NAS path with a space":      {doc: "backup:\n  nas:\n    path: /volume1/my backups\n", want: []string{"key backup.nas.path", "' '"}},
+		"NAS path with a quote":      {doc: "backup:\n  nas:\n    path: /volume1/it's\n", want: []string{"key backup.nas.path", "'\\''"}},
+		"NAS path with a wildcard":   {doc: "backup:\n  nas:\n    path: /volume1/*\n", want: []string{"key backup.nas.path"}},
+		"NAS path with a dollar":     {doc: "backup:\n  nas:\n    path: /volume1/$HOME\n", want: []string{"key backup.nas.path"}},
+		"NAS path with a newline":    {doc: "backup:\n  nas:\n    path: \"/volume1/a\\nb\"\n", want: []string{"key backup.nas.path"}},
+		"NAS host with a user":       {doc: "backup:\n  nas:\n    host: pi@nas\n", want: []string{"key backup.nas.host", "pi@nas"}},
+		"NAS host with a space":      {doc: "backup:\n  nas:\n    host: my nas\n", want: []string{"key backup.nas.host"}},
+		"NAS host an option":         {doc: "backup:\n  nas:\n    host: -oProxyCommand=x\n", want: []string{"key backup.nas.host"}},
+		"NAS host IPv6":              {doc: "backup:\n  nas:\n    host: \"fd00::60\"\n", want: []string{"key backup.nas.host", "IPv6"}},
+		"NAS user with a colon":      {doc: "backup:\n  nas:\n    user: \"pi:x\"\n", want: []string{"key backup.nas.user"}},
+		"NAS user with an at":        {doc: "backup:\n  nas:\n    user: pi@home\n", want: []string{"key backup.nas.user"}},
+		"NAS user an option":         {doc: "backup:\n  nas:\n    user: -l\n", want: []string{"key backup.nas.user"}},
+		"empty NAS user":             {doc: "backup:\n  nas:\n    user: \"\"\n", want: []string{"key backup.nas.user"}},
+		"database name with space":   {doc: "postgres:\n  database: my db\n", want: []string{"key postgres.database"}},
+		"schedule never fires":       {doc: "backup:\n  schedule: \"0 2 30 2 *\"\n", want: []string{"key backup.schedule", "never fires"}},
+		"schedule the parser panics": {doc: "backup:\n  schedule: \"TZ=0\"\n", want: []string{"key backup.schedule"}},
+		"CRON_TZ in schedule":        {doc: "backup:\n  schedule: \"CRON_TZ=UTC 0 2 * * 0\"\n", want: []string{"key backup.schedule", "backup.timeZone"}},
+		"cron job name too long":     {doc: "backup:\n  cronJob: " + strings.Repeat("a", 53) + "\n", want: []string{"key backup.cronJob", "52"}},
+		"image with upper case":      {doc: "backup:\n  image: Postgres:16\n", want: []string{"key backup.image", "not an image reference"}},
+		"image with a bad digest":    {doc: "backup:\n  image: postgres@sha256:abc\n", want: []string{"key backup.image", "not an image reference"}},
+		"image with a space":         {doc: "backup:\n  uploadImage: \"rsync ssh:1\"\n", want: []string{"key backup.uploadImage"}},
+		"image without a tag":        {doc: "backup:\n  uploadImage: registry.example.test:5000/rsync\n", want: []string{"key backup.uploadImage", "pinned"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -103,6 +132,27 @@ func TestParseNamesTheBadKey(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}
+		})
+	}
+}
+
+// Values at the edge of what is refused are accepted.
+func TestParseAcceptsWhatTheBackupCanUse(t *testing.T) {
+	docs := map[string]string{
+		"trailing document marker": "backup:\n  retention: 5\n---\n",
+		"leading document marker":  "---\nbackup:\n  retention: 5\n",
+		"same key in two mappings": "backup:\n  nas:\n    port: 22\npostgres:\n  port: 5432\n",
+		"NAS path punctuation":     "backup:\n  nas:\n    path: /volume1/bäckups/pi-5_2026+immich@home,%=~.d\n",
+		"NAS host name":            "backup:\n  nas:\n    host: NAS.fritz.box\n",
+		"NAS user":                 "backup:\n  nas:\n    user: backup_user.1-a\n",
+		"image by digest":          "backup:\n  uploadImage: ghcr.io/x/rsync@sha256:" + strings.Repeat("a", 64) + "\n",
+		"image by registry port":   "backup:\n  uploadImage: registry.example.test:5000/rsync:3.4\n",
+		"cron descriptor":          "backup:\n  schedule: \"@weekly\"\n",
+	}
+	for name, doc := range docs {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(doc))
+			require.NoError(t, err)
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 	_ "time/tzdata" // time zones resolve the same on a Pi, a Mac and in CI
 
-	"github.com/robfig/cron/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -105,17 +104,16 @@ func (s *Settings) Validate() error {
 	}
 	v.dns1123("postgres.service", s.Postgres.Service)
 	v.port("postgres.port", s.Postgres.Port)
-	v.nonEmpty("postgres.database", s.Postgres.Database)
+	v.database("postgres.database", s.Postgres.Database)
 	v.nonEmpty("postgres.user", s.Postgres.User)
 	v.secretRef("postgres.passwordSecret", s.Postgres.PasswordSecret)
 
 	b := s.Backup
 	v.dns1123("backup.cronJob", b.CronJob)
-	if _, err := cron.ParseStandard(b.Schedule); err != nil {
-		v.add("backup.schedule", "%q is not a cron expression: %v", b.Schedule, err)
-	} else if strings.Contains(b.Schedule, "TZ=") {
-		v.add("backup.schedule", "set the time zone with backup.timeZone, not inside the schedule")
+	if len(b.CronJob) > maxCronJobName {
+		v.add("backup.cronJob", "must be at most %d characters (the API server's limit for a CronJob, whose Jobs get an 11-character suffix), got %d", maxCronJobName, len(b.CronJob))
 	}
+	v.schedule("backup.schedule", b.Schedule)
 	if b.TimeZone == "" {
 		v.add("backup.timeZone", "must be set (an IANA name such as Europe/Berlin or Etc/UTC)")
 	} else if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "Local" {
@@ -130,12 +128,10 @@ func (s *Settings) Validate() error {
 	}
 	v.pinnedImage("backup.uploadImage", b.UploadImage)
 	v.secretRef("backup.passwordSecret", b.PasswordSecret)
-	v.nonEmpty("backup.nas.host", b.NAS.Host)
+	v.nasHost("backup.nas.host", b.NAS.Host)
 	v.port("backup.nas.port", b.NAS.Port)
-	v.nonEmpty("backup.nas.user", b.NAS.User)
-	if !strings.HasPrefix(b.NAS.Path, "/") {
-		v.add("backup.nas.path", "must be an absolute path, got %q", b.NAS.Path)
-	}
+	v.nasUser("backup.nas.user", b.NAS.User)
+	v.nasPath("backup.nas.path", b.NAS.Path)
 	v.secretRef("backup.nas.sshKeySecret", b.NAS.SSHKeySecret)
 	v.url("runbooks.baseURL", s.Runbooks.BaseURL)
 	v.nonEmpty("rbac.group", s.RBAC.Group)
@@ -180,8 +176,8 @@ func (v *validator) positive(key string, d Duration) {
 }
 
 func (v *validator) pinnedImage(key, image string) {
-	if image == "" || !strings.ContainsAny(image, ":@") || strings.HasSuffix(image, ":latest") {
-		v.add(key, "must be pinned by tag or digest (not latest), got %q", image)
+	if err := checkImage(image); err != nil {
+		v.add(key, "%v", err)
 	}
 }
 
