@@ -72,7 +72,7 @@ func PrintAlerts(w io.Writer, alerts models.GettableAlerts) error {
 // DescribeAlerts writes one line per alert: its labels in braces.
 func DescribeAlerts(w io.Writer, alerts models.GettableAlerts) {
 	for _, a := range alerts {
-		fmt.Fprintf(w, "  %s%s\n", a.Labels[string(model.AlertNameLabel)], braces(otherLabels(a.Labels)))
+		fmt.Fprintf(w, "  %s%s\n", output.Escape(a.Labels[string(model.AlertNameLabel)]), output.Escape(braces(otherLabels(a.Labels))))
 	}
 }
 

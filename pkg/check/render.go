@@ -11,6 +11,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // TextOptions tune the text report.
@@ -53,12 +55,12 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 		}
 		b.WriteString(cat.Name + "\n")
 		for _, c := range cat.Checks {
-			fmt.Fprintf(&b, "  %s %-*s  %s\n", c.Status.colored(o.Color), width, c.Name, indentRest(c.Message, 6+width))
+			fmt.Fprintf(&b, "  %s %-*s  %s\n", c.Status.colored(o.Color), width, c.Name, indentRest(output.Escape(c.Message), 6+width))
 			if c.Status == StatusOK {
 				continue
 			}
 			if c.Hint != "" {
-				fmt.Fprintf(&b, "    %*s  hint: %s\n", width, "", indentRest(c.Hint, 12+width))
+				fmt.Fprintf(&b, "    %*s  hint: %s\n", width, "", indentRest(output.Escape(c.Hint), 12+width))
 			}
 			if c.Runbook != "" {
 				fmt.Fprintf(&b, "    %*s  runbook: kubectl picluster runbook show %s\n", width, "", c.Runbook)

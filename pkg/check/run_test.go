@@ -228,3 +228,21 @@ func TestTextfileInAMissingDirFails(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "write textfile"))
 }
+
+// Messages quote servers (an error body, a label): the text report escapes control
+// characters (its own colours stay), -o json keeps them.
+func TestTextEscapesServerText(t *testing.T) {
+	r := Run(context.Background(), []Check{
+		fixed("immich", "targets", Fail("hint \x1b]0;t\x07", "", "target down: \x1b[2Jerror\rbody")),
+	}, RunOptions{})
+	var b bytes.Buffer
+	require.NoError(t, r.WriteText(&b, TextOptions{Color: true}))
+	assert.Contains(t, b.String(), `target down: ^[[2Jerror\rbody`)
+	assert.Contains(t, b.String(), "hint: hint ^[]0;t^G")
+	assert.NotContains(t, b.String(), "\x07")
+	assert.NotContains(t, b.String(), "\x1b[2J")
+	assert.Contains(t, b.String(), "\x1b[31m×\x1b[0m", "the report's own colours")
+	js, err := json.Marshal(r)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `target down: \u001b[2Jerror\rbody`)
+}

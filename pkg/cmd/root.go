@@ -31,6 +31,7 @@ import (
 	webhookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/webhook"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // NewRootCmd returns `kubectl picluster` with every subcommand.
@@ -127,9 +128,9 @@ func Report(errOut io.Writer, err error) int {
 	var interrupted *exitcode.Interrupted
 	switch {
 	case errors.As(err, &interrupted):
-		fmt.Fprintln(errOut, interrupted) // one line: what was left in which state
+		fmt.Fprintln(errOut, output.Escape(interrupted.Error())) // one line: what was left in which state
 	case !errors.As(err, &silent):
-		fmt.Fprintf(errOut, "Error: %v\n", err)
+		fmt.Fprintf(errOut, "Error: %s\n", output.Escape(err.Error())) // errors carry server text
 	}
 	return exitcode.Code(err)
 }

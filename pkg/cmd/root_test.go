@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
+	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
@@ -155,4 +158,12 @@ func TestConfigView(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Contains(t, out, "timeZone: Etc/UTC")
 	assert.Contains(t, out, "passwordSecret:", "settings show references to Secrets")
+}
+
+// An error can carry a server's text (a response body): it reaches the terminal escaped.
+func TestReportEscapesTheError(t *testing.T) {
+	var b strings.Builder
+	code := cmd.Report(&b, exitcode.BadUsage(errors.New("get silences: \x1b]0;pwned\x07 \x1b[31mred")))
+	assert.Equal(t, exitcode.Usage, code)
+	assert.Equal(t, "Error: get silences: ^[]0;pwned^G ^[[31mred\n", b.String())
 }

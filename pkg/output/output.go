@@ -2,6 +2,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,13 +54,41 @@ func PrintJSON(w io.Writer, v any) error {
 }
 
 // PrintYAML writes v as YAML, through its JSON form so field names match -o json.
+// Strings keep every character: those a YAML reader refuses or folds raw (DEL, C1 controls,
+// U+FFFE/U+FFFF; JSON writes them raw) are escaped in the JSON first, so the YAML
+// holds them as escapes in double quotes instead of failing.
 func PrintYAML(w io.Writer, v any) error {
-	b, err := yaml.Marshal(v)
+	js, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b, err := yaml.JSONToYAML(escapeForYAML(js))
 	if err != nil {
 		return err
 	}
 	_, err = w.Write(b)
 	return err
+}
+
+// escapeForYAML writes the runes YAML does not allow raw (YAML 1.2 c-printable)
+// as JSON \uXXXX escapes; they only occur inside JSON strings, so the value is the same.
+func escapeForYAML(js []byte) []byte {
+	if !bytes.ContainsFunc(js, yamlUnprintable) {
+		return js
+	}
+	var out bytes.Buffer
+	for _, r := range string(js) {
+		if yamlUnprintable(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes()
+}
+
+func yamlUnprintable(r rune) bool {
+	return (r >= 0x7f && r <= 0x9f) || r == 0xfffe || r == 0xffff
 }
 
 // Print writes v as JSON or YAML according to format.

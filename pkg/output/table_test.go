@@ -2,10 +2,12 @@ package output
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
 )
 
 func TestPrintTable(t *testing.T) {
@@ -49,4 +51,45 @@ func TestPrintTable(t *testing.T) {
 			assert.Equal(t, tc.want, buf.String())
 		})
 	}
+}
+
+func TestEscape(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"plain text stays":       {in: `alertname="Foo" ä ü 日本`, want: `alertname="Foo" ä ü 日本`},
+		"line feed and tab stay": {in: "a\n\tb", want: "a\n\tb"},
+		// ESC and CR as kubectl writes them (cli-runtime printers.EscapeTerminal)
+		"colour":          {in: "\x1b[31mred\x1b[0m", want: "^[[31mred^[[0m"},
+		"carriage return": {in: "ok\rFAIL", want: `ok\rFAIL`},
+		"window title":    {in: "\x1b]0;pwned\x07", want: "^[]0;pwned^G"},
+		"NUL and DEL":     {in: "a\x00b\x7fc", want: "a^@b^?c"},
+		"C1 CSI":          {in: "x\u009b2J", want: `x\u009b2J`},
+		"bidi override":   {in: "txt\u202eexe.pdf", want: `txt\u202eexe.pdf`},
+		"not UTF-8":       {in: "a\xffb", want: `a\xffb`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Escape(tc.in))
+		})
+	}
+}
+
+func TestPrintTableCutsLongCells(t *testing.T) {
+	long := "start " + strings.Repeat("é", 100*1024) + " end"
+	var buf bytes.Buffer
+	require.NoError(t, PrintTable(&buf, []string{"ID", "COMMENT"}, [][]string{{"a", long}, {"b", "\x1b[2Jshort"}}))
+	assert.Equal(t, "ID    COMMENT\na     start "+strings.Repeat("é", 60)+"…"+strings.Repeat("é", 29)+" end\nb     ^[[2Jshort\n", buf.String())
+
+	buf.Reset()
+	require.NoError(t, PrintTable(TableOptions{Wide: true}.Writer(&buf), []string{"ID", "COMMENT"}, [][]string{{"a", long}}))
+	assert.True(t, buf.String() == "ID    COMMENT\na     "+long+"\n", "wide shows the whole cell")
+}
+
+// YAML keeps every character of a string, also those a YAML reader refuses raw.
+func TestPrintYAMLKeepsControlCharacters(t *testing.T) {
+	in := map[string]string{"comment": "esc \x1b bell \x07 del \x7f csi \u009b nel \u0085 rtl \u202e"}
+	var buf bytes.Buffer
+	require.NoError(t, PrintYAML(&buf, in))
+	var back map[string]string
+	require.NoError(t, yaml.Unmarshal(buf.Bytes(), &back))
+	assert.Equal(t, in, back)
 }

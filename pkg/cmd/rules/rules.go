@@ -82,7 +82,7 @@ func (o *Options) Run(ctx context.Context) error {
 	for _, g := range groups {
 		for _, r := range g.Rules {
 			if r.NoSeries && r.Kind == prometheus.KindAlert {
-				fmt.Fprintf(o.streams.ErrOut, "Warning: %s can never fire: %s has no series\n", r.Name, strings.Join(r.MissingSeries, " and "))
+				fmt.Fprintf(o.streams.ErrOut, "Warning: %s can never fire: %s has no series\n", output.Escape(r.Name), output.Escape(strings.Join(r.MissingSeries, " and ")))
 			}
 		}
 	}

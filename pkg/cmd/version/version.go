@@ -74,9 +74,9 @@ func (o *Options) Run(ctx context.Context) error {
 		fmt.Fprintf(w, "Client Version: %s (commit %s, %s, %s)\n", c.Version, c.Commit, c.GoVersion, c.Platform)
 		switch {
 		case res.ServerVersion != nil:
-			fmt.Fprintf(w, "Server Version: %s\n", res.ServerVersion.GitVersion)
+			fmt.Fprintf(w, "Server Version: %s\n", output.Escape(res.ServerVersion.GitVersion))
 		case res.ServerError != "":
-			fmt.Fprintf(o.streams.ErrOut, "Server Version: unavailable: %s\n", res.ServerError)
+			fmt.Fprintf(o.streams.ErrOut, "Server Version: unavailable: %s\n", output.Escape(res.ServerError))
 		}
 		return nil
 	})
