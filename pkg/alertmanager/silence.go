@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/prometheus/common/model"
 
+	"github.com/picluster/kubectl-picluster/pkg/duration"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
@@ -32,23 +33,6 @@ type SilenceRequest struct {
 	Duration time.Duration
 	Comment  string
 	Author   string
-}
-
-// ParseDuration reads a duration the way amtool and Prometheus write them ("90m",
-// "2h", "1d", "1w") and refuses zero and negative ones, naming the flag. Errors exit 2.
-func ParseDuration(flag, s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "-") {
-		return 0, exitcode.BadUsage(fmt.Errorf("--%s %s: must be positive", flag, s))
-	}
-	d, err := model.ParseDuration(s)
-	if err != nil {
-		return 0, exitcode.BadUsage(fmt.Errorf("--%s %q: not a duration (use e.g. 30m, 2h, 1d, 1w)", flag, s))
-	}
-	if d <= 0 {
-		return 0, exitcode.BadUsage(fmt.Errorf("--%s %s: must be greater than 0", flag, s))
-	}
-	return time.Duration(d), nil
 }
 
 // ParseTime reads an RFC 3339 time (2006-01-02T15:04:05Z07:00) as amtool does,
@@ -211,4 +195,19 @@ func LabelSet(ls models.LabelSet) model.LabelSet {
 		out[model.LabelName(k)] = model.LabelValue(v)
 	}
 	return out
+}
+
+// LongSilence is how long a silence may last before the commands warn: a year. A
+// longer one (-d 100000d ends in the 23rd century) is a typo, or an alert that should
+// be changed or removed rather than muted; it is still created.
+const LongSilence = 365 * 24 * time.Hour
+
+// LongSilenceWarning returns the warning for a silence that lasts from start to end,
+// or "" when it lasts at most LongSilence.
+func LongSilenceWarning(start, end time.Time) string {
+	if end.Sub(start) <= LongSilence {
+		return ""
+	}
+	return fmt.Sprintf("Warning: the silence lasts %s, until %s, more than a year: if the alert should never fire, change or remove its rule instead",
+		duration.Format(end.Sub(start).Round(time.Second)), FormatTime(end))
 }

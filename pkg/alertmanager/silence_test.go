@@ -185,36 +185,7 @@ func TestCoveredAlerts(t *testing.T) {
 	}
 }
 
-func TestParseDurationAndTime(t *testing.T) {
-	durations := map[string]struct {
-		in      string
-		want    time.Duration
-		wantErr string
-	}{
-		"minutes":   {in: "90m", want: 90 * time.Minute},
-		"days":      {in: "2d", want: 48 * time.Hour},
-		"weeks":     {in: "1w", want: 7 * 24 * time.Hour},
-		"combined":  {in: "1h30m", want: 90 * time.Minute},
-		"zero":      {in: "0s", wantErr: "greater than 0"},
-		"zero bare": {in: "0", wantErr: "greater than 0"},
-		"negative":  {in: "-1h", wantErr: "must be positive"},
-		"garbage":   {in: "soon", wantErr: "not a duration"},
-		"empty":     {in: "", wantErr: "not a duration"},
-	}
-	for name, tc := range durations {
-		t.Run("duration "+name, func(t *testing.T) {
-			d, err := ParseDuration("duration", tc.in)
-			if tc.wantErr != "" {
-				require.Error(t, err)
-				assert.Contains(t, err.Error(), tc.wantErr)
-				assert.Contains(t, err.Error(), "--duration")
-				assert.Equal(t, exitcode.Usage, exitcode.Code(err))
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, d)
-		})
-	}
+func TestParseTime(t *testing.T) {
 	got, err := ParseTime("end", "2025-12-28T02:30:00+01:00")
 	require.NoError(t, err)
 	assert.True(t, got.Equal(time.Date(2025, 12, 28, 1, 30, 0, 0, time.UTC)))

@@ -41,7 +41,7 @@ func NewCmdAlert(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.
 type TestOptions struct {
 	Labels       []string
 	Severity     string
-	ResolveAfter string
+	ResolveAfter time.Duration
 	Wait         bool
 	Timeout      time.Duration
 	PrintFlags   *cmdutil.PrintFlags
@@ -54,7 +54,7 @@ type TestOptions struct {
 
 func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &TestOptions{
-		Severity: alertmanager.DefaultSeverity, ResolveAfter: "5m", Timeout: 10 * time.Minute,
+		Severity: alertmanager.DefaultSeverity, ResolveAfter: 5 * time.Minute, Timeout: 10 * time.Minute,
 		PrintFlags: cmdutil.NewPrintFlags(output.Text),
 		streams:    streams, client: f.Alertmanager, flags: f.Flags(),
 	}
@@ -86,9 +86,9 @@ default), so allow for it in --timeout.`,
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
 	fl.StringVar(&o.Severity, "severity", o.Severity, "Severity label of the test alert")
-	fl.StringVar(&o.ResolveAfter, "resolve-after", o.ResolveAfter, "When Alertmanager resolves the alert by itself")
+	cmdutil.DurationVarP(fl, &o.ResolveAfter, "resolve-after", "", "When Alertmanager resolves the alert by itself")
 	fl.BoolVar(&o.Wait, "wait", false, "Follow the alert to its firing and resolved notifications")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits in all")
+	cmdutil.DurationVarP(fl, &o.Timeout, "timeout", "", "How long --wait waits in all")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
@@ -98,9 +98,6 @@ func (o *TestOptions) Complete() error {
 	if err := o.PrintFlags.Validate(); err != nil {
 		return err
 	}
-	if o.Timeout <= 0 {
-		return exitcode.BadUsage(fmt.Errorf("--timeout %s: must be greater than 0", o.Timeout))
-	}
 	given := o.Labels
 	if ns, ok := cmdutil.GivenNamespace(o.flags); ok {
 		given = append(append([]string{}, given...), "namespace="+ns)
@@ -109,11 +106,7 @@ func (o *TestOptions) Complete() error {
 	if err != nil {
 		return err
 	}
-	d, err := alertmanager.ParseDuration("resolve-after", o.ResolveAfter)
-	if err != nil {
-		return err
-	}
-	o.spec = alertmanager.TestAlertSpec{Labels: labels, Severity: strings.TrimSpace(o.Severity), ResolveAfter: d}
+	o.spec = alertmanager.TestAlertSpec{Labels: labels, Severity: strings.TrimSpace(o.Severity), ResolveAfter: o.ResolveAfter}
 	// Validate the whole alert now, before anything is sent.
 	_, err = alertmanager.BuildTestAlert(o.spec, "check", time.Now())
 	return err

@@ -153,10 +153,10 @@ func TestBadInputPostsNothing(t *testing.T) {
 		"bad label name":       {args: []string{"-l", "a-b=c"}, want: "want name=value"},
 		"overriding alertname": {args: []string{"-l", "alertname=Other"}, want: "sets alertname itself"},
 		"overriding test_id":   {args: []string{"-l", "test_id=1"}, want: "sets test_id itself"},
-		"zero resolve-after":   {args: []string{"--resolve-after", "0s"}, want: "--resolve-after 0s: must be greater than 0"},
-		"negative resolve":     {args: []string{"--resolve-after", "-5m"}, want: "must be positive"},
+		"zero resolve-after":   {args: []string{"--resolve-after", "0s"}, want: `invalid argument "0s" for "--resolve-after" flag: must be greater than 0`},
+		"negative resolve":     {args: []string{"--resolve-after", "-5m"}, want: `invalid argument "-5m" for "--resolve-after" flag: must be greater than 0`},
 		"bad resolve-after":    {args: []string{"--resolve-after", "later"}, want: "not a duration"},
-		"zero timeout":         {args: []string{"--wait", "--timeout", "0s"}, want: "--timeout 0s"},
+		"zero timeout":         {args: []string{"--wait", "--timeout", "0s"}, want: `invalid argument "0s" for "--timeout" flag: must be greater than 0`},
 		"bad output":           {args: []string{"-o", "wide"}, want: "unsupported output format"},
 		"stray argument":       {args: []string{"now"}, want: "unknown command"},
 	}

@@ -68,10 +68,10 @@ picluster_check_last_run_timestamp_seconds for node-exporter's textfile collecto
 	fl := cmd.Flags()
 	fl.StringArrayVar(&o.Categories, "category", nil, "Run only the checks of this category (repeatable)")
 	o.PrintFlags.AddFlags(cmd)
-	fl.DurationVar(&o.Wait, "wait", 0, "Run the checks again until all pass, for at most this long (exit 124 when they never do)")
+	cmdutil.DurationOrZeroVarP(fl, &o.Wait, "wait", "", "Run the checks again until all pass, for at most this long (exit 124 when they never do)")
 	fl.BoolVar(&o.FailOnWarning, "fail-on-warning", false, "Fail (exit 1) on warnings too")
 	fl.StringVar(&o.Textfile, "textfile", "", "Also write the results in Prometheus text format to this file, atomically (for node-exporter's textfile collector)")
-	fl.DurationVar(&o.CheckTimeout, "check-timeout", o.CheckTimeout, "Time limit of each check")
+	cmdutil.DurationVarP(fl, &o.CheckTimeout, "check-timeout", "", "Time limit of each check")
 	_ = cmd.RegisterFlagCompletionFunc("category", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return check.Categories(check.All(&check.Env{})), cobra.ShellCompDirectiveNoFileComp
 	})

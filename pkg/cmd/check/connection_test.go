@@ -86,7 +86,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		"unknown category": {args: []string{"check", "--category", "backups"}, want: `unknown category "backups"`},
 		"bad output":       {args: []string{"check", "-o", "wide"}, want: `unsupported output format "wide"`},
-		"negative wait":    {args: []string{"check", "--wait", "-1s"}, want: "--wait must not be negative"},
+		"negative wait":    {args: []string{"check", "--wait", "-1s"}, want: `invalid argument "-1s" for "--wait" flag: must not be negative`},
 		"an argument":      {args: []string{"check", "immich"}, want: "unknown command"},
 	}
 	for name, tc := range tests {

@@ -107,7 +107,7 @@ objects, 2 bad settings, missing CRDs or no cluster, 124 --timeout reached.`,
 	fl.StringVar(&o.DryRun, "dry-run", o.DryRun, `"none", "client" (compare with the cluster, send nothing) or "server" (the API server validates, persists nothing)`)
 	fl.Lookup("dry-run").NoOptDefVal = string(apply.DryRunClient)
 	fl.BoolVar(&o.Wait, "wait", false, "Wait until every object is ready (kstatus; Flux and External Secrets objects need Ready=True)")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "Give up after this long (apply and --wait together); exit 124")
+	cmdutil.DurationVarP(fl, &o.Timeout, "timeout", "", "Give up after this long (apply and --wait together); exit 124")
 	fl.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields owned by other field managers and objects managed by Flux")
 	o.PrintFlags.AddFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("component", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {

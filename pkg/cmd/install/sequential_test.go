@@ -51,7 +51,7 @@ func TestUsageErrorsAndExportNeedNoCluster(t *testing.T) {
 		"bad dry-run":           {[]string{"install", "--dry-run=maybe"}, 2, `invalid --dry-run "maybe"`},
 		"wait with dry-run":     {[]string{"install", "--dry-run=server", "--wait"}, 2, "--wait cannot be used with --dry-run"},
 		"export with output":    {[]string{"install", "--export", "-o", "json"}, 2, "--export"},
-		"zero timeout":          {[]string{"install", "--timeout", "0s"}, 2, "--timeout must be positive"},
+		"zero timeout":          {[]string{"install", "--timeout", "0s"}, 2, `invalid argument "0s" for "--timeout" flag: must be greater than 0`},
 		"argument":              {[]string{"install", "everything"}, 2, "unknown command"},
 		"bad output":            {[]string{"uninstall", "-o", "wide"}, 2, `unsupported output format "wide"`},
 		"uninstall component":   {[]string{"uninstall", "--component", "grafana"}, 2, `unknown component "grafana"`},

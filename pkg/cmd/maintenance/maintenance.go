@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
 	"github.com/spf13/cobra"
@@ -44,7 +45,7 @@ namespaces.immich).`,
 
 // StartOptions are the options of `maintenance start`.
 type StartOptions struct {
-	Duration string
+	Duration time.Duration
 	Comment  string
 	Author   string
 
@@ -82,7 +83,7 @@ Matchers default to namespace="<namespaces.immich>".`,
 	}
 	cmdutil.NamespaceOverrides(cmd, `the window mutes namespace="<-n>" instead of namespaces.immich (not together with matchers)`)
 	cmdutil.OnInterrupt(cmd, "the maintenance window may or may not have been started or extended: `kubectl picluster maintenance status` shows it")
-	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How long the window lasts from now (e.g. 2h; required)")
+	cmdutil.DurationVarP(cmd.Flags(), &o.Duration, "duration", "d", "How long the window lasts from now (e.g. 2h; required)")
 	cmd.Flags().StringVarP(&o.Comment, "comment", "c", "", "Why (default: \""+alertmanager.DefaultMaintenanceComment+"\"; kept when extending)")
 	cmd.Flags().StringVarP(&o.Author, "author", "a", alertmanager.DefaultAuthor(), "Who starts the window")
 	return cmd
@@ -90,18 +91,15 @@ Matchers default to namespace="<namespaces.immich>".`,
 
 // Complete parses the duration and the matchers, or takes the default matcher.
 func (o *StartOptions) Complete(args []string) error {
-	if o.Duration == "" {
+	if o.Duration == 0 {
 		return usageError("--duration is required: how long the maintenance lasts, e.g. 2h")
-	}
-	d, err := alertmanager.ParseDuration("duration", o.Duration)
-	if err != nil {
-		return err
 	}
 	var ms labels.Matchers
 	if _, given := cmdutil.GivenNamespace(o.flags); given && len(args) > 0 {
 		return usageError("give either matchers or -n/--namespace, not both: -n stands for the matcher namespace=\"<-n>\"")
 	}
 	if len(args) > 0 {
+		var err error
 		if ms, err = alertmanager.ParseMatchers(args); err != nil {
 			return err
 		}
@@ -122,7 +120,7 @@ func (o *StartOptions) Complete(args []string) error {
 	if strings.TrimSpace(o.Author) == "" {
 		return usageError("--author must not be empty")
 	}
-	o.request = alertmanager.MaintenanceRequest{Matchers: ms, Duration: d, Comment: o.Comment, Author: o.Author}
+	o.request = alertmanager.MaintenanceRequest{Matchers: ms, Duration: o.Duration, Comment: o.Comment, Author: o.Author}
 	return nil
 }
 
@@ -138,6 +136,9 @@ func (o *StartOptions) Run(ctx context.Context) error {
 	}
 	for _, id := range res.Expired {
 		fmt.Fprintf(o.streams.ErrOut, "expired duplicate maintenance silence %s\n", id)
+	}
+	if w := alertmanager.LongSilenceWarning(time.Now(), res.EndsAt); w != "" {
+		fmt.Fprintln(o.streams.ErrOut, w)
 	}
 	fmt.Fprintf(o.streams.ErrOut, "maintenance window %s: silence %s mutes %s until %s\n",
 		res.Action, res.ID, res.Matchers, alertmanager.FormatTime(res.EndsAt))

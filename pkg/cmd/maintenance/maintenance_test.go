@@ -178,7 +178,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		"no duration":        {args: []string{"start"}, want: "--duration is required"},
 		"zero duration":      {args: []string{"start", "-d", "0h"}, want: "must be greater than 0"},
-		"negative duration":  {args: []string{"start", "-d", "-2h"}, want: "must be positive"},
+		"negative duration":  {args: []string{"start", "-d", "-2h"}, want: `invalid argument "-2h" for "-d, --duration" flag: must be greater than 0`},
 		"bad matcher":        {args: []string{"start", "-d", "1h", "namespace=~("}, want: "invalid matcher"},
 		"matches everything": {args: []string{"start", "-d", "1h", `namespace=~".*"`}, want: "would silence every alert"},
 		"empty author":       {args: []string{"start", "-d", "1h", "--author", ""}, want: "--author"},

@@ -17,7 +17,7 @@ import (
 
 // AddOptions are the options of `silence add`.
 type AddOptions struct {
-	Duration string
+	Duration time.Duration
 	Start    string
 	End      string
 	Comment  string
@@ -57,7 +57,7 @@ times are RFC 3339.`,
 	}
 	cmdutil.OnInterrupt(cmd, "the silence may or may not have been created: `kubectl picluster silence list` shows what is in place")
 	fl := cmd.Flags()
-	fl.StringVarP(&o.Duration, "duration", "d", "", "How long the silence lasts, from its start (e.g. 2h, 1d)")
+	cmdutil.DurationVarP(fl, &o.Duration, "duration", "d", "How long the silence lasts, from its start (e.g. 2h, 1d)")
 	fl.StringVar(&o.Start, "start", "", "When the silence starts, RFC 3339 (default: now)")
 	fl.StringVar(&o.End, "end", "", "When the silence ends, RFC 3339 (instead of --duration)")
 	fl.StringVarP(&o.Comment, "comment", "c", "", "Why the alerts are silenced (required)")
@@ -74,12 +74,7 @@ func (o *AddOptions) Complete(args []string, now time.Time) error {
 		return err
 	}
 	o.matchers = ms
-	req := alertmanager.SilenceRequest{Matchers: ms, Comment: o.Comment, Author: o.Author}
-	if o.Duration != "" {
-		if req.Duration, err = alertmanager.ParseDuration("duration", o.Duration); err != nil {
-			return err
-		}
-	}
+	req := alertmanager.SilenceRequest{Matchers: ms, Duration: o.Duration, Comment: o.Comment, Author: o.Author}
 	if o.Start != "" {
 		if req.Start, err = alertmanager.ParseTime("start", o.Start); err != nil {
 			return err
@@ -102,6 +97,9 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	c, err := o.client()
 	if err != nil {
 		return err
+	}
+	if w := alertmanager.LongSilenceWarning(time.Time(*o.silence.StartsAt), time.Time(*o.silence.EndsAt)); w != "" {
+		fmt.Fprintln(o.streams.ErrOut, w)
 	}
 	if o.DryRun {
 		covered, err := c.Covered(ctx, o.matchers)
@@ -129,7 +127,7 @@ func (o *AddOptions) Run(ctx context.Context) error {
 	case postErr != nil:
 		return postErr
 	case cov.err != nil:
-		fmt.Fprintf(o.streams.ErrOut, "warning: could not list the alerts the silence covers: %v\n", cov.err)
+		fmt.Fprintf(o.streams.ErrOut, "Warning: could not list the alerts the silence covers: %v\n", cov.err)
 	default:
 		o.describe(cov.alerts)
 	}

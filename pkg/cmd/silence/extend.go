@@ -18,9 +18,8 @@ import (
 // ExtendOptions are the options of `silence extend`.
 type ExtendOptions struct {
 	ID       string
-	Duration string
+	Duration time.Duration
 
-	by      time.Duration
 	client  func() (*alertmanager.Client, error)
 	streams genericiooptions.IOStreams
 }
@@ -41,7 +40,7 @@ An unknown or expired silence is refused (exit 2): create a new one instead.`,
 		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
 	cmdutil.OnInterrupt(cmd, "the silence may or may not have been extended: `kubectl picluster silence list` shows its end")
-	cmd.Flags().StringVarP(&o.Duration, "duration", "d", "", "How much later the silence ends (e.g. 1h, 1d; required)")
+	cmdutil.DurationVarP(cmd.Flags(), &o.Duration, "duration", "d", "How much later the silence ends (e.g. 1h, 1d; required)")
 	return cmd
 }
 
@@ -51,12 +50,10 @@ func (o *ExtendOptions) Complete(args []string) error {
 	if err := alertmanager.CheckSilenceID(o.ID); err != nil {
 		return err
 	}
-	if o.Duration == "" {
+	if o.Duration == 0 {
 		return exitcode.BadUsage(errors.New("--duration is required: how much later the silence should end, e.g. 1h"))
 	}
-	var err error
-	o.by, err = alertmanager.ParseDuration("duration", o.Duration)
-	return err
+	return nil
 }
 
 // Run extends the silence.
@@ -69,9 +66,12 @@ func (o *ExtendOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	post, err := alertmanager.ExtendSilence(s, o.by, time.Now())
+	post, err := alertmanager.ExtendSilence(s, o.Duration, time.Now())
 	if err != nil {
 		return err
+	}
+	if w := alertmanager.LongSilenceWarning(time.Now(), time.Time(*post.EndsAt)); w != "" {
+		fmt.Fprintln(o.streams.ErrOut, w)
 	}
 	id, err := c.PostSilence(ctx, post)
 	if err != nil {

@@ -87,3 +87,24 @@ func TestListIsTerminalSafe(t *testing.T) {
 		})
 	}
 }
+
+// A silence longer than a year is created with a warning (-d 100000d ends in the
+// 23rd century: a typo, or an alert that should be changed instead); a week is not.
+func TestAddWarnsAboutAVeryLongSilence(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "-d", "100000d", "-c", "forever")
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Regexp(t, `Warning: the silence lasts 100000d, until \d{4}-`, r.Stderr)
+	assert.Contains(t, r.Stderr, "more than a year")
+	id := strings.TrimSpace(r.Stdout)
+	s := byID(t, srv.URL, id)
+	assert.Greater(t, time.Time(*s.EndsAt).Year(), 2200, "created all the same")
+
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "add", "Foo", "-d", "1w", "-c", "a week")
+	require.NoError(t, r.Err, r.Stderr)
+	assert.NotContains(t, r.Stderr, "Warning")
+
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "extend", id, "-d", "1w")
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Contains(t, r.Stderr, "Warning: the silence lasts")
+}

@@ -68,7 +68,7 @@ missing or Discord cannot be reached, 124 --timeout ran out.`,
 	cmdutil.OnInterrupt(cmd, "the test message may or may not have reached Discord; nothing else was changed")
 	cmdutil.NamespaceOverrides(cmd, "the webhook's Secret is read from this namespace instead of namespaces.monitoring")
 	o.PrintFlags.AddFlags(cmd)
-	cmd.Flags().DurationVar(&o.Timeout, "timeout", o.Timeout, "How long to try in all, rate limits included")
+	cmdutil.DurationVarP(cmd.Flags(), &o.Timeout, "timeout", "", "How long to try in all, rate limits included")
 	return cmd
 }
 
