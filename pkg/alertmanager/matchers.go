@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,6 +55,11 @@ func ParseMatchers(args []string) (labels.Matchers, error) {
 			hint := `write matchers as name=value, name!=value, name=~"regex" or name!~"regex"`
 			if i > 0 && IsPlainWord(arg) {
 				hint = "only the first argument may be a bare alertname; " + hint
+			}
+			var reErr *syntax.Error
+			if errors.As(err, &reErr) {
+				// Go's text quotes the anchored expression Alertmanager compiles (`^(?:[)$`)
+				err = fmt.Errorf("its regular expression does not parse (%s)", reErr.Code)
 			}
 			return nil, exitcode.BadUsage(fmt.Errorf("invalid matcher %q: %v (%s)", arg, err, hint))
 		}

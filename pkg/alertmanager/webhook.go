@@ -21,7 +21,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/settings"
 )
 
@@ -158,7 +160,7 @@ func SendDiscord(ctx context.Context, rawURL string, msg DiscordMessage, o Webho
 		case resp.StatusCode == http.StatusTooManyRequests:
 			wait := RetryAfter(resp.Header, answer)
 			if res.Retries >= o.MaxRetries {
-				return res, exitcode.Failed(fmt.Errorf("Discord (%s) still rate limits the webhook after %d retries", u.Host, res.Retries))
+				return res, exitcode.Failed(fmt.Errorf("Discord (%s) still rate limits the webhook after %s", u.Host, output.Count(res.Retries, "retry")))
 			}
 			if wait > o.MaxRetryWait {
 				return res, exitcode.Failed(fmt.Errorf("Discord (%s) rate limits the webhook for %s, longer than %s", u.Host, wait, o.MaxRetryWait))
@@ -222,7 +224,7 @@ func newRedactor(raw string, u *url.URL) redactor {
 func (r redactor) String(s string) string {
 	for _, sec := range r.secrets {
 		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "<redacted>")
+			s = strings.ReplaceAll(s, sec, endpoint.Mask)
 		}
 	}
 	return s

@@ -16,6 +16,7 @@ import (
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/amtest"
 	am "github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
@@ -75,7 +76,7 @@ func TestSendDiscord(t *testing.T) {
 		},
 		"server error echoing the URL": {
 			script: []func(http.ResponseWriter){status(500, `{"message": "bad path `+hookPath+`"}`)},
-			code:   exitcode.Failure, errHas: "500 Internal Server Error: bad path <redacted>", requests: 1,
+			code:   exitcode.Failure, errHas: "500 Internal Server Error: bad path " + endpoint.Mask, requests: 1,
 		},
 	}
 	for name, tc := range tests {

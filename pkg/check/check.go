@@ -8,6 +8,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // Status is the verdict of a check.
@@ -74,7 +75,12 @@ func Fail(hint, runbook, format string, args ...any) Result {
 // being done and why, with the error kept for the exit code.
 func Errored(err error, hint, runbook, format string, args ...any) Result {
 	msg := fmt.Sprintf(format, args...)
-	return Result{Status: StatusFailure, Message: msg + ": " + err.Error(), Hint: hint, Runbook: runbook, Err: err}
+	if text := err.Error(); !strings.HasPrefix(text, msg+":") && !strings.HasPrefix(text, msg+" (") { // each layer says what it did once
+		msg += ": " + text
+	} else {
+		msg = text
+	}
+	return Result{Status: StatusFailure, Message: msg, Hint: hint, Runbook: runbook, Err: err}
 }
 
 // Worst returns the worse of two results (the first when equal).

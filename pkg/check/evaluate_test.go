@@ -111,7 +111,7 @@ func TestEvaluateMetricsService(t *testing.T) {
 		err  error
 		want verdict
 	}{
-		"ready endpoints": {eps: slice(true, false), want: verdict{StatusOK, "", "1 ready endpoints"}},
+		"ready endpoints": {eps: slice(true, false), want: verdict{StatusOK, "", "1 ready endpoint"}},
 		"none ready":      {eps: slice(false), want: verdict{StatusFailure, RunbookImmichServerDown, "no ready endpoints (1 not ready): no ready pod matches app=immich"}},
 		"no slices":       {want: verdict{StatusFailure, RunbookImmichServerDown, "no ready endpoints"}},
 		"missing":         {err: notFound("services", "immich-metrics"), want: verdict{StatusFailure, RunbookImmichTargetMissing, "does not exist"}},
@@ -144,7 +144,7 @@ func TestEvaluateServiceMonitor(t *testing.T) {
 		want verdict
 	}{
 		"matches":           {sm: sm(good, map[string]any{"matchNames": []any{"immich"}}, "api-metrics", "worker-metrics"), want: verdict{StatusOK, "", "selects Service immich/immich-metrics on 2 ports"}},
-		"any namespace":     {sm: sm(good, map[string]any{"any": true}, "api-metrics"), want: verdict{StatusOK, "", "on 1 ports"}},
+		"any namespace":     {sm: sm(good, map[string]any{"any": true}, "api-metrics"), want: verdict{StatusOK, "", "on 1 port"}},
 		"own namespace":     {sm: sm(good, nil, "api-metrics"), want: verdict{StatusOK, "", "selects"}},
 		"selector mismatch": {sm: sm(map[string]any{"app.kubernetes.io/name": "immich"}, nil, "api-metrics"), want: verdict{StatusFailure, RunbookImmichTargetMissing, "selects app.kubernetes.io/name=immich, but Service immich/immich-metrics has labels app.kubernetes.io/name=immich-metrics"}},
 		"other namespace":   {sm: sm(good, map[string]any{"matchNames": []any{"default"}}, "api-metrics"), want: verdict{StatusFailure, RunbookImmichTargetMissing, "looks in namespaces default, not in immich"}},
@@ -191,9 +191,9 @@ func TestEvaluateMonitorTargets(t *testing.T) {
 	}{
 		"all up":       {targets: []prometheus.Target{target(0, "up", 5*time.Second, ""), target(1, "up", 10*time.Second, ""), other}, want: verdict{StatusOK, "", "2 targets of job immich-metrics are up, last scraped 5s ago"}},
 		"none":         {targets: []prometheus.Target{other}, want: verdict{StatusFailure, RunbookImmichTargetMissing, "no target from ServiceMonitor immich/immich-metrics"}},
-		"one down":     {targets: []prometheus.Target{target(0, "up", time.Second, ""), target(1, "down", time.Second, "connection refused")}, want: verdict{StatusFailure, RunbookImmichServerDown, "1 of 2 targets of job immich-metrics are down: 10.0.0.7:8082 (connection refused)"}},
+		"one down":     {targets: []prometheus.Target{target(0, "up", time.Second, ""), target(1, "down", time.Second, "connection refused")}, want: verdict{StatusFailure, RunbookImmichServerDown, "1 of 2 targets of job immich-metrics is down: 10.0.0.7:8082 (connection refused)"}},
 		"stale":        {targets: []prometheus.Target{target(0, "up", 5*time.Minute, "")}, want: verdict{StatusFailure, RunbookImmichServerDown, "not scraped recently: 10.0.0.7:8081 (last scraped 5m ago)"}},
-		"not yet":      {targets: []prometheus.Target{{ScrapePool: ScrapePoolPrefix("immich", "immich-metrics") + "0", Health: "unknown", Instance: "x"}}, want: verdict{StatusWarning, RunbookImmichServerDown, "have not been scraped yet: x"}},
+		"not yet":      {targets: []prometheus.Target{{ScrapePool: ScrapePoolPrefix("immich", "immich-metrics") + "0", Health: "unknown", Instance: "x"}}, want: verdict{StatusWarning, RunbookImmichServerDown, "1 of 1 target of job  has not been scraped yet: x"}},
 		"unreachable":  {err: errors.New("cannot reach Prometheus"), want: verdict{StatusFailure, RunbookImmichServerDown, "list Prometheus targets: cannot reach Prometheus"}},
 		"other prefix": {targets: []prometheus.Target{{ScrapePool: "serviceMonitor/immich/immich-metrics-old/0", Health: "up"}}, want: verdict{StatusFailure, RunbookImmichTargetMissing, "no target"}},
 	}
@@ -216,7 +216,7 @@ func TestEvaluateRuleGroups(t *testing.T) {
 		want   verdict
 	}{
 		"all loaded":  {loaded: []prometheus.RuleGroup{group("immich.availability", ok), group("backup", ok), group("general.rules")}, want: verdict{StatusOK, "", "all 2 bundled rule groups are loaded (2 rules, no errors)"}},
-		"one missing": {loaded: []prometheus.RuleGroup{group("immich.availability", ok)}, want: verdict{StatusFailure, "", "1 of 2 bundled rule groups are not loaded in Prometheus: backup (from backup-jobs/postgres-backup)"}},
+		"one missing": {loaded: []prometheus.RuleGroup{group("immich.availability", ok)}, want: verdict{StatusFailure, "", "1 of 2 bundled rule groups is not loaded in Prometheus: backup (from backup-jobs/postgres-backup)"}},
 		"rule error": {
 			loaded: []prometheus.RuleGroup{group("immich.availability", ok), group("backup", prometheus.Rule{Name: "B", Health: "err", LastError: "many-to-many matching not allowed"})},
 			want:   verdict{StatusFailure, "", "backup/B: many-to-many matching not allowed"},

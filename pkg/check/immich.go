@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
 
@@ -73,7 +74,7 @@ func EvaluateMetricsService(ns, name string, svc *corev1.Service, eps []discover
 		return Fail(fmt.Sprintf("kubectl -n %s get pods -l '%s'", ns, sel), RunbookImmichServerDown,
 			"Service %s/%s has no ready endpoints (%d not ready): no ready pod matches %s", ns, name, notReady, sel)
 	}
-	return OK("Service %s/%s has %d ready endpoints", ns, name, ready)
+	return OK("Service %s/%s has %s", ns, name, output.Count(ready, "ready endpoint"))
 }
 
 func (e *Env) checkServiceMonitor(ctx context.Context) Result {
@@ -132,7 +133,7 @@ func EvaluateServiceMonitor(ns, name string, sm *monitoringv1.ServiceMonitor, sv
 				ns, name, i, ep.Port, svc.Namespace, svc.Name, strings.Join(ports, ", "))
 		}
 	}
-	return OK("ServiceMonitor %s/%s selects Service %s/%s on %d ports", ns, name, svc.Namespace, svc.Name, len(spec.Endpoints))
+	return OK("ServiceMonitor %s/%s selects Service %s/%s on %s", ns, name, svc.Namespace, svc.Name, output.Count(len(spec.Endpoints), "port"))
 }
 
 func notFoundMessage(err error) string {
@@ -233,13 +234,13 @@ func EvaluateMonitorTargets(ns, name string, all []prometheus.Target, err error,
 			// Immich opens its metrics ports only with its telemetry on
 			hint += "; if the pod runs but refuses the port: " + hintImmichTelemetry
 		}
-		return Fail(hint, RunbookImmichServerDown, "%d of %d targets of job %s are down: %s", len(down), len(targets), job, strings.Join(down, "; "))
+		return Fail(hint, RunbookImmichServerDown, "%d of %s of job %s %s down: %s", len(down), output.Count(len(targets), "target"), job, output.Are(len(down)), strings.Join(down, "; "))
 	case len(stale) > 0:
-		return Fail(hint, RunbookImmichServerDown, "%d of %d targets of job %s were not scraped recently: %s", len(stale), len(targets), job, strings.Join(stale, "; "))
+		return Fail(hint, RunbookImmichServerDown, "%d of %s of job %s not scraped recently: %s", len(stale), output.Count(len(targets), "target"), job+" "+wasWere(len(stale)), strings.Join(stale, "; "))
 	case len(unknown) > 0:
-		return Warn(hint, RunbookImmichServerDown, "%d of %d targets of job %s have not been scraped yet: %s", len(unknown), len(targets), job, strings.Join(unknown, ", "))
+		return Warn(hint, RunbookImmichServerDown, "%d of %s of job %s not been scraped yet: %s", len(unknown), output.Count(len(targets), "target"), job+" "+hasHave(len(unknown)), strings.Join(unknown, ", "))
 	}
-	return OK("%d targets of job %s are up, last scraped %s ago", len(targets), job, age(now, newest))
+	return OK("%s of job %s %s up, last scraped %s ago", output.Count(len(targets), "target"), job, output.Are(len(targets)), age(now, newest))
 }
 
 // age writes how long ago t was, rounded for a person.

@@ -11,6 +11,8 @@ import (
 	authv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/version"
+
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // Category names.
@@ -139,7 +141,7 @@ func EvaluatePermissions(answers []AccessAnswer) Result {
 	if len(denied) > 0 {
 		sort.Strings(denied)
 		return Fail("bind the plugin's ClusterRole (kubectl picluster install --component rbac) to your user, or run with a kubeconfig that has it",
-			"", "%d of %d permissions the checks need are missing: %s", len(denied), len(answers), strings.Join(denied, "; "))
+			"", "%d of %s the checks need %s missing: %s", len(denied), output.Count(len(answers), "permission"), output.Are(len(denied)), strings.Join(denied, "; "))
 	}
 	return OK("all %d permissions the checks need are granted", len(answers))
 }

@@ -69,11 +69,13 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 	}
 	ok, warnings, failures := r.Counts()
 	verdict := "all passed"
-	if !r.Success {
+	switch {
+	case !r.Success:
 		verdict = "FAILED"
+	case warnings > 0 || failures > 0:
+		verdict = "passed" // with warnings (or failures --fail-on-warning does not count)
 	}
-	fmt.Fprintf(&b, "\n%d checks: %d ok, %d warnings, %d failed in %s: %s\n",
-		ok+warnings+failures, ok, warnings, failures, r.Duration.Round(time.Millisecond), verdict)
+	fmt.Fprintf(&b, "\n%s: %s\n", CountLine(ok, warnings, failures)+" in "+r.Duration.Round(time.Millisecond).String(), verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -159,4 +161,37 @@ func (r *Report) WriteTextfile(path string, now time.Time) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// CountLine is the tally of a run: "5 checks: 4 ok, 1 warning, 0 failed".
+func CountLine(ok, warnings, failures int) string {
+	return fmt.Sprintf("%s: %d ok, %s, %d failed", output.Count(ok+warnings+failures, "check"), ok, output.Count(warnings, "warning"), failures)
+}
+
+func wasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
+func hasHave(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+func failVerb(n int) string {
+	if n == 1 {
+		return "fails"
+	}
+	return "fail"
+}
+
+func doVerb(n int) string {
+	if n == 1 {
+		return "does"
+	}
+	return "do"
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/picluster/kubectl-picluster/pkg/output"
 	"github.com/picluster/kubectl-picluster/pkg/prometheus"
 )
 
@@ -100,10 +101,10 @@ func EvaluateRuleGroups(bundled []BundledGroup, loaded []prometheus.RuleGroup, e
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		return Fail("check that Prometheus selects the PrometheusRules (kube-prometheus-stack's ruleSelector) and that the operator accepted them: kubectl picluster rules",
-			"", "%d of %d bundled rule groups are not loaded in Prometheus: %s", len(missing), len(bundled), strings.Join(missing, ", "))
+			"", "%d of %s %s not loaded in Prometheus: %s", len(missing), output.Count(len(bundled), "bundled rule group"), output.Are(len(missing)), strings.Join(missing, ", "))
 	}
 	if len(broken) > 0 {
-		return Fail("kubectl picluster rules", "", "%d rules fail to evaluate: %s", len(broken), strings.Join(broken, "; "))
+		return Fail("kubectl picluster rules", "", "%s %s to evaluate: %s", output.Count(len(broken), "rule"), failVerb(len(broken)), strings.Join(broken, "; "))
 	}
 	return OK("all %d bundled rule groups are loaded (%d rules, no errors)", len(bundled), rules)
 }
@@ -181,7 +182,7 @@ func EvaluateAlertSeries(alerts []AlertExpr, series []prometheus.AlertSeries) Re
 		}
 	}
 	if len(unparsable) > 0 {
-		return Fail("kubectl picluster rules", "", "%d alert expressions do not parse: %s", len(unparsable), strings.Join(unparsable, "; "))
+		return Fail("kubectl picluster rules", "", "%s %s not parse: %s", output.Count(len(unparsable), "alert expression"), doVerb(len(unparsable)), strings.Join(unparsable, "; "))
 	}
 	if len(never) > 0 {
 		return Warn("compare the metric names in the settings (immich.metrics) with what the targets export: kubectl picluster rules",

@@ -147,7 +147,7 @@ func sampleReport(t *testing.T) *Report {
 	r := Run(context.Background(), []Check{
 		fixed("kubernetes", "api-server", OK("the API server answers (Kubernetes v1.37.2)")),
 		fixed("immich", "targets", Fail("kubectl picluster targets --job 'immich-metrics'", RunbookImmichServerDown,
-			"1 of 2 targets of job immich-metrics are down: 10.0.0.7:8082 (connection refused)")),
+			"1 of 2 targets of job immich-metrics is down: 10.0.0.7:8082 (connection refused)")),
 		fixed("rules", "alert-series", Warn("compare the metric names", "", "A can never fire: a has no series\nB can never fire: b has no series")),
 	}, RunOptions{})
 	for ci := range r.Categories {
@@ -245,4 +245,22 @@ func TestTextEscapesServerText(t *testing.T) {
 	js, err := json.Marshal(r)
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `target down: \u001b[2Jerror\rbody`)
+}
+
+// A run with warnings and no failures passes, and says so without "all".
+func TestTextVerdictWithWarnings(t *testing.T) {
+	r := Run(context.Background(), []Check{
+		fixed("a", "one", OK("fine")),
+		fixed("a", "two", Warn("", "", "so-so")),
+	}, RunOptions{})
+	var b bytes.Buffer
+	require.NoError(t, r.WriteText(&b, TextOptions{}))
+	assert.Regexp(t, `\n2 checks: 1 ok, 1 warning, 0 failed in \S+: passed\n$`, b.String())
+}
+
+// A check that says what it did does not repeat what the error already says.
+func TestErroredSaysItsContextOnce(t *testing.T) {
+	err := fmt.Errorf("list Prometheus targets: %w", errors.New(`Get "http://x/": EOF`))
+	assert.Equal(t, `list Prometheus targets: Get "http://x/": EOF`, Errored(err, "", "", "list Prometheus targets").Message)
+	assert.Equal(t, "read Service a/b: boom", Errored(errors.New("boom"), "", "", "read Service %s/%s", "a", "b").Message)
 }

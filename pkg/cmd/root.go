@@ -130,7 +130,7 @@ func Report(errOut io.Writer, err error) int {
 	case errors.As(err, &interrupted):
 		fmt.Fprintln(errOut, output.Escape(interrupted.Error())) // one line: what was left in which state
 	case !errors.As(err, &silent):
-		fmt.Fprintf(errOut, "Error: %s\n", output.Escape(err.Error())) // errors carry server text
+		fmt.Fprintf(errOut, "Error: %s\n", output.ErrorText(err)) // escaped: errors carry server text
 	}
 	return exitcode.Code(err)
 }

@@ -55,7 +55,7 @@ func (e *Endpoint) WithTransport(wrap func(http.RoundTripper) http.RoundTripper)
 // Direct returns an endpoint that reaches name at u; timeout bounds each call
 // (0: no bound).
 func Direct(name string, u *url.URL, timeout time.Duration) *Endpoint {
-	via := u.Redacted()
+	via := Redacted(u)
 	return &Endpoint{
 		Name:         name,
 		BaseURL:      u,
@@ -79,10 +79,10 @@ func ParseURL(raw string) (*url.URL, error) {
 		return nil, err
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q: want an http:// or https:// URL", u.Redacted())
+		return nil, fmt.Errorf("%q: want an http:// or https:// URL", Redacted(u))
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("%q has no host", u.Redacted())
+		return nil, fmt.Errorf("%q has no host", Redacted(u))
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return u, nil
@@ -107,7 +107,7 @@ func ServiceProxy(cfg *rest.Config, name, namespace, service, port string, timeo
 	u := *host
 	u.Path = path.Join("/", host.Path, "api/v1/namespaces", namespace, "services", service+":"+port, "proxy")
 	u.User = nil
-	via := fmt.Sprintf("service %s/%s:%s through the API server at %s", namespace, service, port, host.Redacted())
+	via := fmt.Sprintf("service %s/%s:%s through the API server at %s", namespace, service, port, Redacted(host))
 	hc.Timeout = timeout
 	hc.Transport = &classify{next: hc.Transport, name: name, via: via, proxied: true}
 	return &Endpoint{Name: name, BaseURL: &u, Client: hc, Via: via, ServiceProxy: true}, nil

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -92,4 +93,36 @@ func TestPrintYAMLKeepsControlCharacters(t *testing.T) {
 	var back map[string]string
 	require.NoError(t, yaml.Unmarshal(buf.Bytes(), &back))
 	assert.Equal(t, in, back)
+}
+
+func TestCount(t *testing.T) {
+	for want, got := range map[string]string{
+		"1 ready endpoint":  Count(1, "ready endpoint"),
+		"0 ready endpoints": Count(0, "ready endpoint"),
+		"2 warnings":        Count(2, "warning"),
+		"1 warning":         Count(1, "warning"),
+		"3 retries":         Count(3, "retry"),
+		"2 days":            Count(2, "day"),
+		"2 matches":         Count(2, "match"),
+		"4 ExternalSecrets": Count(4, "ExternalSecret"),
+	} {
+		assert.Equal(t, want, got)
+	}
+	assert.Equal(t, "is", Are(1))
+	assert.Equal(t, "are", Are(2))
+}
+
+func TestErrorText(t *testing.T) {
+	tests := map[string]struct{ in, want string }{
+		"repeated context": {in: "list Prometheus targets: list Prometheus targets: Get \"http://x/\": EOF", want: "list Prometheus targets: Get \"http://x/\": EOF"},
+		"canceled":         {in: "wait for the firing notification: context canceled", want: "wait for the firing notification: interrupted"},
+		"deadline":         {in: "get silences: context deadline exceeded", want: "get silences: timed out"},
+		"escaped":          {in: "body \x1b[2J", want: "body ^[[2J"},
+		"distinct parts":   {in: "a: b: a", want: "a: b: a"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, ErrorText(errors.New(tc.in)))
+		})
+	}
 }

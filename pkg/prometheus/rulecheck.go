@@ -64,7 +64,7 @@ func FailingRules(groups []CheckedGroup) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	return exitcode.Failed(errors.New(fmt.Sprintf("%d rules fail to evaluate:\n  ", len(bad)) + strings.Join(bad, "\n  ")))
+	return exitcode.Failed(errors.New(fmt.Sprintf("%s to evaluate:\n  ", failCount(len(bad))) + strings.Join(bad, "\n  ")))
 }
 
 // PrintRules writes the rules as a table, one line per rule.
@@ -96,4 +96,12 @@ func seriesColumn(r CheckedRule) string {
 		return "partly missing: " + strings.Join(r.MissingSeries, ", ")
 	}
 	return "ok"
+}
+
+// failCount is "1 rule fails" or "3 rules fail".
+func failCount(n int) string {
+	if n == 1 {
+		return "1 rule fails"
+	}
+	return output.Count(n, "rule") + " fail"
 }

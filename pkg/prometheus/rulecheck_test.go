@@ -54,7 +54,7 @@ func TestCheckRules(t *testing.T) {
 		err := FailingRules(groups)
 		require.Error(t, err)
 		assert.Equal(t, exitcode.Failure, exitcode.Code(err))
-		assert.Equal(t, "1 rules fail to evaluate:\n  immich/job:up:sum: many-to-many\nmatching", err.Error())
+		assert.Equal(t, "1 rule fails to evaluate:\n  immich/job:up:sum: many-to-many\nmatching", err.Error())
 		assert.NoError(t, FailingRules(groups[:1]))
 	})
 

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/picluster/kubectl-picluster/pkg/endpoint"
 )
 
 // Health values of a scrape target, as Prometheus reports them.
@@ -76,7 +78,7 @@ func (c *Client) ActiveTargets(ctx context.Context) ([]Target, error) {
 	defer resp.Body.Close()
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return nil, fmt.Errorf("list Prometheus targets: %s answered %s with %q, not the Prometheus API", c.Endpoint.BaseURL.Redacted(), resp.Status, head)
+		return nil, fmt.Errorf("list Prometheus targets: %s answered %s with %q, not the Prometheus API", endpoint.Redacted(c.Endpoint.BaseURL), resp.Status, head)
 	}
 	targets, err := DecodeTargets(resp.Body)
 	if err != nil {

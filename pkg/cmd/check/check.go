@@ -126,8 +126,8 @@ func (o *Options) Run(ctx context.Context) error {
 		}
 		ok, warnings, failures := report.Counts()
 		sp.stop()
-		fmt.Fprintf(o.streams.ErrOut, "attempt %d: %d ok, %d warnings, %d failed (%s); checking again in %s\n",
-			attempt, ok, warnings, failures, strings.Join(failing(report), ", "), retryEvery)
+		fmt.Fprintf(o.streams.ErrOut, "attempt %d: %s (%s); checking again in %s\n",
+			attempt, check.CountLine(ok, warnings, failures), strings.Join(failing(report), ", "), retryEvery)
 		select {
 		case <-ctx.Done():
 		case <-time.After(retryEvery):

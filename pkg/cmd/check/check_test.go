@@ -182,7 +182,7 @@ func TestFaults(t *testing.T) {
 			fault:   func(su *setup) { su.exporter.setAPIDown(true) },
 			code:    exitcode.Failure,
 			failing: map[string]string{"immich/targets": "failure"},
-			message: "1 of 2 targets of job immich-metrics are down",
+			message: "1 of 2 targets of job immich-metrics is down",
 			hint:    "kubectl picluster targets --job 'immich-metrics'",
 			runbook: check.RunbookImmichServerDown,
 		},

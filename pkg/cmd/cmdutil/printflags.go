@@ -187,7 +187,7 @@ func (p *PrintFlags) PrintError(w io.Writer, err error) bool {
 		return false
 	}
 	p.printed = true
-	doc := output.ErrorDocument{Error: err.Error(), ExitCode: exitcode.Code(err)}
+	doc := output.ErrorDocument{Error: output.ErrorMessage(err), ExitCode: exitcode.Code(err)}
 	return output.Print(w, p.OutputFormat, doc) == nil
 }
 

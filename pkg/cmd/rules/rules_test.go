@@ -108,6 +108,6 @@ func TestRulesFailOnARuleThatErrs(t *testing.T) {
 	out, errOut, code := run(t, "--prometheus-url", p.URL, "rules")
 	assert.Equal(t, exitcode.Failure, code)
 	assert.Contains(t, out, "broken:up")
-	assert.Contains(t, errOut, "1 rules fail to evaluate:")
+	assert.Contains(t, errOut, "1 rule fails to evaluate:")
 	assert.Contains(t, errOut, "immich.jobs/broken:up: ")
 }

@@ -116,5 +116,5 @@ func Down(targets []prometheus.Target) error {
 	if len(down) == 0 {
 		return nil
 	}
-	return exitcode.Failed(errors.New(fmt.Sprintf("%d of %d targets are down:\n  ", len(down), len(targets)) + strings.Join(down, "\n  ")))
+	return exitcode.Failed(errors.New(fmt.Sprintf("%d of %s %s down:\n  ", len(down), output.Count(len(targets), "target"), output.Are(len(down))) + strings.Join(down, "\n  ")))
 }

@@ -61,7 +61,7 @@ func TestTargets(t *testing.T) {
 		"all, one down": {
 			args: []string{"targets"}, code: exitcode.Failure,
 			out: []string{"JOB", "INSTANCE", "HEALTH", "LAST SCRAPE", "nothing", "down", "connection refused", "self", "up"},
-			err: []string{"1 of 2 targets are down", "nothing 127.0.0.1:", "connection refused"},
+			err: []string{"1 of 2 targets is down", "nothing 127.0.0.1:", "connection refused"},
 		},
 		"only the healthy job": {
 			args: []string{"targets", "--job", "self"}, code: exitcode.OK,
