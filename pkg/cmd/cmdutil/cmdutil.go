@@ -30,9 +30,9 @@ func RunGroup(cmd *cobra.Command, args []string) error {
 		cmd.SuggestionsMinimumDistance = 2 // cobra's own default, applied only on its path
 	}
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		msg += ", did you mean " + strings.Join(s, " or ") + "?"
 	}
-	return exitcode.BadUsage(fmt.Errorf("%s\nRun '%s --help' for usage", msg, cmd.CommandPath()))
+	return exitcode.BadUsage(fmt.Errorf("%s (see '%s --help')", msg, cmd.CommandPath()))
 }
 
 // Examples indents example lines the way kubectl's help shows them.

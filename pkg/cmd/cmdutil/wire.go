@@ -44,8 +44,14 @@ func wire(c *cobra.Command) {
 }
 
 // FlagError is the root's flag error function: a usage error (exit 2), also
-// printed as an error document when -o json or yaml was parsed already.
+// printed as an error document when -o json or yaml was parsed already. On a
+// group command whose first argument names no subcommand the unknown command is
+// the error ("maintenance strat -d 2h" is a typo of start, not an unknown -d
+// flag of maintenance).
 func FlagError(cmd *cobra.Command, err error) error {
+	if args := cmd.Flags().Args(); len(args) > 0 && cmd.HasAvailableSubCommands() {
+		return RunGroup(cmd, args)
+	}
 	return finish(cmd, exitcode.BadUsage(err))
 }
 

@@ -26,18 +26,19 @@ type ExpireOptions struct {
 func newCmdExpire(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
 	o := &ExpireOptions{streams: streams, client: f.Alertmanager}
 	cmd := &cobra.Command{
-		Use:     "expire ID...",
+		Use:     "expire [ID...]",
 		Aliases: []string{"rm"},
 		Short:   "Expire silences now",
 		Long: `Expire silences now and print their IDs.
 
 Every ID is looked up first: when one is unknown, nothing is expired (exit 2).
-A silence that already expired is left as it is.`,
+A silence that already expired is left as it is. No ID at all (an empty list from
+silence list -q in a pipeline) says "nothing to expire" and exits 0.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster silence expire 8f6f7c1e-0c1d-4d2a-9a55-0d7c51d0b0e2",
 			"kubectl picluster silence expire $(kubectl picluster silence list -q alertname=ImmichThumbnailQueueStuck)",
 		),
-		Args:              cmdutil.Args(cobra.MinimumNArgs(1)),
+		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeSilenceIDs(f, 0),
 		RunE:              cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
@@ -61,6 +62,10 @@ func (o *ExpireOptions) Complete(args []string) error {
 
 // Run looks every silence up, then expires those still current.
 func (o *ExpireOptions) Run(ctx context.Context) error {
+	if len(o.IDs) == 0 {
+		fmt.Fprintln(o.streams.ErrOut, "nothing to expire: no silence ID given")
+		return nil
+	}
 	c, err := o.client()
 	if err != nil {
 		return err

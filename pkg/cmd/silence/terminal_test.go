@@ -108,3 +108,14 @@ func TestAddWarnsAboutAVeryLongSilence(t *testing.T) {
 	require.NoError(t, r.Err, r.Stderr)
 	assert.Contains(t, r.Stderr, "Warning: the silence lasts")
 }
+
+// `silence expire $(silence list -q ...)` when nothing matches gets no argument at
+// all: nothing to do is no error.
+func TestExpireNothing(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	r := plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "expire")
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Equal(t, 0, r.Code)
+	assert.Empty(t, r.Stdout)
+	assert.Equal(t, "nothing to expire: no silence ID given\n", r.Stderr)
+}
