@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -150,13 +151,17 @@ func (a *Applier) preflight(ctx context.Context, objs []*unstructured.Unstructur
 	a.logf("reading %d object(s) from the cluster", len(targets))
 	nsNames := sortedKeys(needNS)
 	errs := make([]error, len(targets)+len(nsNames))
+	denied := make([]string, len(targets)+len(nsNames)) // summarised once, not one line per object
 	nsExists := make([]bool, len(nsNames))
 	a.parallel(len(targets)+len(nsNames), func(i int) {
 		if i >= len(targets) {
 			j := i - len(targets)
 			_, err := a.Client.Resource(namespacesGVR).Get(ctx, nsNames[j], metav1.GetOptions{})
 			nsExists[j] = err == nil
-			if err != nil && !apierrors.IsNotFound(err) {
+			switch {
+			case apierrors.IsForbidden(err):
+				denied[i] = permission("get", namespacesGVR, "")
+			case err != nil && !apierrors.IsNotFound(err):
 				errs[i] = fmt.Errorf("read namespace %s: %w", nsNames[j], err)
 			}
 			return
@@ -170,11 +175,16 @@ func (a *Applier) preflight(ctx context.Context, objs []*unstructured.Unstructur
 		case err == nil:
 			t.live = live
 		case apierrors.IsNotFound(err):
+		case apierrors.IsForbidden(err):
+			denied[i] = permission("get", t.mapping.Resource, t.obj.GetNamespace())
 		default:
 			errs[i] = fmt.Errorf("read %s: %w", t.id(), err)
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := newPermissionError("read the objects to apply", slices.DeleteFunc(denied, func(s string) bool { return s == "" })); err != nil {
 		return nil, err
 	}
 	var missingNS []string
