@@ -13,8 +13,10 @@ import (
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
-// MaintenanceMarker starts the comment of the one silence that is the maintenance
-// window; `maintenance start|status|stop` find the window by it.
+// MaintenanceMarker starts the comment of a maintenance window's silence;
+// `maintenance start|status|stop` find the windows by it. There is one window per
+// scope (its set of matchers): a window for backup-jobs and one for Immich run side
+// by side, and starting one never touches the other.
 const MaintenanceMarker = "[picluster maintenance]"
 
 // DefaultMaintenanceComment is the comment when none is given.
@@ -22,10 +24,11 @@ const DefaultMaintenanceComment = "maintenance window"
 
 // Actions a maintenance start can take.
 const (
-	MaintenanceCreate  = "created"
-	MaintenanceExtend  = "extended"
-	MaintenanceReplace = "replaced"
-	MaintenanceKeep    = "unchanged"
+	MaintenanceCreate = "created"
+	MaintenanceExtend = "extended"
+	// MaintenanceRecomment: the window already runs long enough; only its comment changed.
+	MaintenanceRecomment = "commented"
+	MaintenanceKeep      = "unchanged"
 )
 
 // MaintenanceRequest is what `maintenance start` asks for.
@@ -39,13 +42,14 @@ type MaintenanceRequest struct {
 
 // MaintenancePlan is what starting a maintenance window does to the silences.
 type MaintenancePlan struct {
-	// Action is one of MaintenanceCreate, -Extend, -Replace or -Keep.
+	// Action is one of MaintenanceCreate, -Extend, -Recomment or -Keep.
 	Action string
 	// Post is the silence to create or update; nil for MaintenanceKeep.
 	Post *models.PostableSilence
-	// Current is the window that already exists, if any.
+	// Current is the window of the same scope that already exists, if any.
 	Current *models.GettableSilence
-	// Expire lists further windows (a lost race) to expire, so exactly one remains.
+	// Expire lists further windows of the same scope (a lost race) to expire, so
+	// exactly one remains per scope.
 	Expire []string
 }
 
@@ -72,6 +76,18 @@ func MaintenanceWindows(all models.GettableSilences) []*models.GettableSilence {
 	return out
 }
 
+// ScopeWindows returns the windows among all whose matchers are the set ms (in any
+// order), oldest first. Windows it cannot read the matchers of belong to no scope.
+func ScopeWindows(all models.GettableSilences, ms labels.Matchers) []*models.GettableSilence {
+	var out []*models.GettableSilence
+	for _, s := range MaintenanceWindows(all) {
+		if got, err := FromAPIMatchers(s.Matchers); err == nil && SameMatchers(got, ms) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // MaintenanceComment is the silence comment of a window: the marker and the reason.
 func MaintenanceComment(reason string) string {
 	if strings.TrimSpace(reason) == "" {
@@ -80,11 +96,18 @@ func MaintenanceComment(reason string) string {
 	return MaintenanceMarker + " " + strings.TrimSpace(reason)
 }
 
-// PlanMaintenanceStart decides how to start a window lasting req.Duration from now:
-// create one when there is none; otherwise keep exactly one, extending it when it
-// would end sooner (never shortening it), or replacing it when the matchers differ.
+// PlanMaintenanceStart decides how to start the window of req's scope lasting
+// req.Duration from now: create one when the scope has none; otherwise keep exactly
+// one, extended when the new end is later (never shortened). Windows of other scopes
+// are not looked at.
 func PlanMaintenanceStart(existing models.GettableSilences, req MaintenanceRequest, now time.Time) (MaintenancePlan, error) {
-	windows := MaintenanceWindows(existing)
+	if err := CheckSilenceMatchers(req.Matchers); err != nil {
+		return MaintenancePlan{}, err
+	}
+	if req.Duration <= 0 {
+		return MaintenancePlan{}, exitcode.BadUsage(fmt.Errorf("--duration %s: must be greater than 0", req.Duration))
+	}
+	windows := ScopeWindows(existing, req.Matchers)
 	if len(windows) == 0 {
 		post, err := BuildSilence(SilenceRequest{
 			Matchers: req.Matchers, Duration: req.Duration, Comment: MaintenanceComment(req.Comment), Author: req.Author,
@@ -96,33 +119,22 @@ func PlanMaintenanceStart(existing models.GettableSilences, req MaintenanceReque
 	for _, s := range windows[1:] {
 		plan.Expire = append(plan.Expire, SilenceID(s))
 	}
-	if err := CheckSilenceMatchers(req.Matchers); err != nil {
-		return plan, err
-	}
-	if req.Duration <= 0 {
-		return plan, exitcode.BadUsage(fmt.Errorf("--duration %s: must be greater than 0", req.Duration))
-	}
 	comment := *cur.Comment
 	if strings.TrimSpace(req.Comment) != "" {
 		comment = MaintenanceComment(req.Comment)
 	}
 	want := now.Add(req.Duration)
 	end := time.Time(*cur.EndsAt)
-	curMatchers, err := FromAPIMatchers(cur.Matchers)
-	if err != nil {
-		return plan, fmt.Errorf("maintenance silence %s: %w", SilenceID(cur), err)
-	}
-	if !SameMatchers(curMatchers, req.Matchers) {
-		plan.Action = MaintenanceReplace
-		plan.Post = newPostable(SilenceID(cur), APIMatchers(req.Matchers), now, later(end, want), req.Author, comment)
-		return plan, nil
-	}
-	if !want.After(end) && comment == *cur.Comment {
+	switch {
+	case want.After(end):
+		plan.Action = MaintenanceExtend
+		plan.Post = updated(cur, time.Time(*cur.StartsAt), want, comment)
+	case comment != *cur.Comment:
+		plan.Action = MaintenanceRecomment
+		plan.Post = updated(cur, time.Time(*cur.StartsAt), end, comment)
+	default:
 		plan.Action = MaintenanceKeep
-		return plan, nil
 	}
-	plan.Action = MaintenanceExtend
-	plan.Post = updated(cur, time.Time(*cur.StartsAt), later(end, want), comment)
 	return plan, nil
 }
 
@@ -143,9 +155,9 @@ type MaintenanceResult struct {
 	Expired []string `json:"expired,omitempty"`
 }
 
-// StartMaintenance starts or extends the one maintenance window. After applying the
-// plan it looks again, and if a concurrent start created a second window it keeps
-// the oldest (every racer picks the same) and expires the rest.
+// StartMaintenance starts or extends the window of req's scope. After applying the
+// plan it looks again, and if a concurrent start of the same scope created a second
+// window it keeps the oldest (every racer picks the same) and expires the rest.
 func (c *Client) StartMaintenance(ctx context.Context, req MaintenanceRequest) (*MaintenanceResult, error) {
 	all, err := c.Silences(ctx, nil)
 	if err != nil {
@@ -173,7 +185,7 @@ func (c *Client) StartMaintenance(ctx context.Context, req MaintenanceRequest) (
 	if err != nil {
 		return nil, err
 	}
-	windows := MaintenanceWindows(all)
+	windows := ScopeWindows(all, req.Matchers)
 	if len(windows) == 0 {
 		return nil, fmt.Errorf("start maintenance: silence %s vanished", res.ID)
 	}
@@ -188,14 +200,19 @@ func (c *Client) StartMaintenance(ctx context.Context, req MaintenanceRequest) (
 	return res, nil
 }
 
-// StopMaintenance expires every maintenance window and returns their IDs.
-func (c *Client) StopMaintenance(ctx context.Context) ([]string, error) {
+// StopMaintenance expires the windows of the scope ms, or every window when ms is
+// nil, and returns their IDs. Windows of other scopes keep running.
+func (c *Client) StopMaintenance(ctx context.Context, ms labels.Matchers) ([]string, error) {
 	all, err := c.Silences(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
+	windows := MaintenanceWindows(all)
+	if ms != nil {
+		windows = ScopeWindows(all, ms)
+	}
 	var ids []string
-	for _, s := range MaintenanceWindows(all) {
+	for _, s := range windows {
 		if err := c.ExpireSilence(ctx, SilenceID(s)); err != nil {
 			return ids, err
 		}
@@ -210,7 +227,7 @@ type MaintenanceStatus struct {
 	Covered models.GettableAlerts   `json:"covered"`
 }
 
-// Maintenance returns the current windows (normally at most one) and what they mute.
+// Maintenance returns every current window (one per scope) and what it mutes.
 func (c *Client) Maintenance(ctx context.Context) ([]MaintenanceStatus, error) {
 	all, err := c.Silences(ctx, nil)
 	if err != nil {

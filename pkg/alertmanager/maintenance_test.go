@@ -43,13 +43,23 @@ func TestPlanMaintenanceStart(t *testing.T) {
 			existing: models.GettableSilences{window}, matchers: []string{`namespace="immich"`}, duration: 30 * time.Minute,
 			action: MaintenanceKeep,
 		},
-		"new comment updates": {
+		"new comment updates only the comment": {
 			existing: models.GettableSilences{window}, matchers: []string{`namespace="immich"`}, duration: 30 * time.Minute, comment: "db restore",
-			action: MaintenanceExtend, id: "w1", start: now.Add(-time.Hour), end: now.Add(time.Hour), comm: MaintenanceComment("db restore"),
+			action: MaintenanceRecomment, id: "w1", start: now.Add(-time.Hour), end: now.Add(time.Hour), comm: MaintenanceComment("db restore"),
 		},
-		"other matchers replace": {
-			existing: models.GettableSilences{window}, matchers: []string{`namespace="backup-jobs"`}, duration: 2 * time.Hour,
-			action: MaintenanceReplace, id: "w1", start: now, end: now.Add(2 * time.Hour), comm: marker,
+		"another scope gets its own window": {
+			existing: models.GettableSilences{window, younger}, matchers: []string{`namespace="backup-jobs"`}, duration: 2 * time.Hour,
+			action: MaintenanceCreate, start: now, end: now.Add(2 * time.Hour), comm: MaintenanceMarker + " " + DefaultMaintenanceComment,
+		},
+		"same matchers in another order are the same scope": {
+			existing: models.GettableSilences{gettable("w3", StateActive, now.Add(-time.Hour), now.Add(time.Hour), marker, `a="1"`, `b="2"`)},
+			matchers: []string{`b="2"`, `a="1"`}, duration: 2 * time.Hour,
+			action: MaintenanceExtend, id: "w3", start: now.Add(-time.Hour), end: now.Add(2 * time.Hour), comm: marker,
+		},
+		"a subset is another scope": {
+			existing: models.GettableSilences{gettable("w3", StateActive, now.Add(-time.Hour), now.Add(time.Hour), marker, `a="1"`, `b="2"`)},
+			matchers: []string{`a="1"`}, duration: 2 * time.Hour,
+			action: MaintenanceCreate, start: now, end: now.Add(2 * time.Hour), comm: MaintenanceMarker + " " + DefaultMaintenanceComment,
 		},
 		"duplicates are expired, oldest kept": {
 			existing: models.GettableSilences{younger, window}, matchers: []string{`namespace="immich"`}, duration: 2 * time.Hour,
@@ -89,7 +99,7 @@ func TestPlanMaintenanceStart(t *testing.T) {
 			got, err := FromAPIMatchers(plan.Post.Matchers)
 			require.NoError(t, err)
 			assert.True(t, SameMatchers(ms, got))
-			if tc.action == MaintenanceExtend {
+			if tc.action == MaintenanceExtend || tc.action == MaintenanceRecomment {
 				assert.Equal(t, tc.existing[len(tc.existing)-1].Matchers, plan.Post.Matchers, "sent back as stored")
 			}
 		})

@@ -87,6 +87,8 @@ var examples = []struct {
 	{"kubectl picluster maintenance status", example{}},
 	{"kubectl picluster maintenance status -o json", example{}},
 	{"kubectl picluster maintenance stop", example{}},
+	{"kubectl picluster maintenance stop namespace=backup-jobs", example{}},
+	{"kubectl picluster maintenance stop --all", example{}},
 	{"kubectl picluster targets", example{}},
 	{"kubectl picluster targets -o json", example{}},
 	{"kubectl picluster targets --job 'immich.*'", example{code: 1, has: `no target's job matches "immich.*"`, why: "the bed's Prometheus scrapes no Immich: no job matches, and it says so"}},

@@ -21,7 +21,7 @@ import (
 
 // takeNamespace are the commands for which -n overrides a setting; every other
 // one refuses it.
-var takeNamespace = []string{"maintenance start", "alert test", "alert list", "silence list", "webhook test"}
+var takeNamespace = []string{"maintenance start", "maintenance stop", "alert test", "alert list", "silence list", "webhook test"}
 
 // leaves returns every runnable, visible command below c by its path.
 func leaves(c *cobra.Command) map[string]*cobra.Command {
@@ -91,12 +91,19 @@ func TestNamespaceOverridesTheSetting(t *testing.T) {
 		ws := am.MaintenanceWindows(amtest.Silences(t, srv.URL))
 		require.Len(t, ws, 1)
 		assert.Equal(t, `namespace="backup-jobs"`, am.FormatAPIMatchers(ws[0].Matchers))
-		require.NoError(t, run("maintenance", "stop").Err)
+		require.NoError(t, run("maintenance", "stop").Err) // the Immich window: none
+		require.Len(t, am.MaintenanceWindows(amtest.Silences(t, srv.URL)), 1, "backup-jobs' window still runs")
+		require.NoError(t, run("-n", "backup-jobs", "maintenance", "stop").Err)
 
 		r = run("-n", "backup-jobs", "maintenance", "start", "-d", "1h", "job=x")
 		assert.Equal(t, 2, r.Code)
 		assert.Contains(t, r.Err.Error(), "either matchers or -n/--namespace")
 		assert.Empty(t, am.MaintenanceWindows(amtest.Silences(t, srv.URL)), "nothing started")
+
+		for _, args := range [][]string{{"stop", "job=x"}, {"stop", "--all"}} {
+			r = run(append([]string{"-n", "backup-jobs", "maintenance"}, args...)...)
+			assert.Equal(t, 2, r.Code, "%v", args)
+		}
 	})
 
 	t.Run("alert and silence lists narrow to the namespace", func(t *testing.T) {

@@ -68,7 +68,8 @@ func TestStartStatusStop(t *testing.T) {
 	end := time.Time(*ws[0].EndsAt)
 	r = run("start", "--duration", "10m")
 	require.NoError(t, r.Err)
-	assert.Contains(t, r.Stderr, "maintenance window unchanged")
+	assert.Contains(t, r.Stderr, `maintenance window for namespace="immich" already runs until `)
+	assert.Contains(t, r.Stderr, "nothing changed")
 	ws = windows(t, srv.URL)
 	require.Len(t, ws, 1)
 	assert.Equal(t, end, time.Time(*ws[0].EndsAt))
@@ -89,24 +90,15 @@ func TestStartStatusStop(t *testing.T) {
 	require.Len(t, st[0].Covered, 1)
 	assert.Equal(t, "ImmichServerDown", st[0].Covered[0].Labels["alertname"])
 
-	// Other matchers replace the window: still exactly one.
-	r = run("start", "--duration", "2h", "namespace=backup-jobs")
-	require.NoError(t, r.Err)
-	assert.Contains(t, r.Stderr, "maintenance window replaced")
-	ws = windows(t, srv.URL)
-	require.Len(t, ws, 1)
-	assert.Equal(t, `namespace="backup-jobs"`, am.FormatAPIMatchers(ws[0].Matchers))
-	assert.Equal(t, strings.TrimSpace(r.Stdout), am.SilenceID(ws[0]))
-
 	// Stop expires it; stopping again is fine.
 	r = run("stop")
 	require.NoError(t, r.Err)
-	assert.Equal(t, am.SilenceID(ws[0])+"\n", r.Stdout)
+	assert.Equal(t, id+"\n", r.Stdout)
 	assert.Empty(t, windows(t, srv.URL))
 	r = run("stop")
 	require.NoError(t, r.Err)
 	assert.Empty(t, r.Stdout)
-	assert.Contains(t, r.Stderr, "No maintenance window is running")
+	assert.Contains(t, r.Stderr, `No maintenance window for namespace="immich" is running`)
 	r = run("status", "-o", "json")
 	require.NoError(t, r.Err)
 	assert.JSONEq(t, "[]", r.Stdout)
@@ -183,7 +175,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		"matches everything": {args: []string{"start", "-d", "1h", `namespace=~".*"`}, want: "would silence every alert"},
 		"empty author":       {args: []string{"start", "-d", "1h", "--author", ""}, want: "--author"},
 		"status format":      {args: []string{"status", "-o", "xml"}, want: "unsupported output format"},
-		"stop with args":     {args: []string{"stop", "now"}, want: "unknown command"},
+		"stop all and scope": {args: []string{"stop", "--all", "namespace=immich"}, want: "--all ends every window"},
+		"stop bad matcher":   {args: []string{"stop", "namespace=~("}, want: "invalid matcher"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -198,4 +191,94 @@ func TestBadInputChangesNothing(t *testing.T) {
 	r := plugintest.Run(t, "--alertmanager-url", amtest.ClosedURL(t), "maintenance", "start", "-d", "1h")
 	assert.Equal(t, exitcode.Usage, r.Code)
 	assert.Contains(t, r.Err.Error(), "cannot reach Alertmanager")
+}
+
+// Windows are keyed by their scope (issue 16): a backup-jobs window starts beside the
+// Immich one without touching it, each extends on its own, status lists both, and
+// stop ends one scope, or all with --all.
+func TestWindowsOfTwoScopesRunSideBySide(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	amtest.PostAlerts(t, srv.URL,
+		map[string]string{"alertname": "ImmichServerDown", "namespace": "immich"},
+		map[string]string{"alertname": "BackupJobFailed", "namespace": "backup-jobs"},
+	)
+	run := func(args ...string) plugintest.Result {
+		r := plugintest.Run(t, append([]string{"--alertmanager-url", srv.URL, "maintenance"}, args...)...)
+		require.NoError(t, r.Err, r.Stderr)
+		return r
+	}
+	immich := strings.TrimSpace(run("start", "-d", "2h", "-c", "Immich upgrade").Stdout)
+	immichWindow := byID(t, srv.URL, immich)
+	backup := strings.TrimSpace(run("start", "-d", "30m", "namespace=backup-jobs").Stdout)
+	assert.NotEqual(t, immich, backup)
+
+	ws := windows(t, srv.URL)
+	require.Len(t, ws, 2)
+	got := byID(t, srv.URL, immich)
+	assert.Equal(t, *immichWindow.Comment, *got.Comment, "the Immich window keeps its comment")
+	assert.Equal(t, time.Time(*immichWindow.EndsAt), time.Time(*got.EndsAt), "and its end")
+	assert.Equal(t, am.StateActive, am.State(got), "and stays active: Immich alerts stay muted")
+
+	// each scope extends on its own
+	r := run("start", "-d", "1h", "namespace=backup-jobs")
+	assert.Equal(t, backup+"\n", r.Stdout)
+	assert.Contains(t, r.Stderr, "maintenance window extended")
+	assert.WithinDuration(t, time.Now().Add(time.Hour), time.Time(*byID(t, srv.URL, backup).EndsAt), 5*time.Second)
+	assert.Equal(t, time.Time(*immichWindow.EndsAt), time.Time(*byID(t, srv.URL, immich).EndsAt))
+
+	var st []am.MaintenanceStatus
+	require.NoError(t, json.Unmarshal([]byte(run("status", "-o", "json").Stdout), &st))
+	require.Len(t, st, 2, "status lists every window")
+	muted := map[string]string{}
+	for _, s := range st {
+		require.Len(t, s.Covered, 1)
+		muted[am.FormatAPIMatchers(s.Silence.Matchers)] = s.Covered[0].Labels["alertname"]
+	}
+	assert.Equal(t, map[string]string{`namespace="immich"`: "ImmichServerDown", `namespace="backup-jobs"`: "BackupJobFailed"}, muted)
+
+	r = run("stop", "namespace=backup-jobs")
+	assert.Equal(t, backup+"\n", r.Stdout)
+	ws = windows(t, srv.URL)
+	require.Len(t, ws, 1)
+	assert.Equal(t, immich, am.SilenceID(ws[0]), "stopping one scope leaves the other")
+
+	run("start", "-d", "1h", "namespace=backup-jobs")
+	r = run("stop", "--all")
+	assert.Len(t, strings.Fields(r.Stdout), 2)
+	assert.Empty(t, windows(t, srv.URL))
+}
+
+// Concurrent starts of two scopes still leave exactly one window per scope.
+func TestConcurrentStartsLeaveOneWindowPerScope(t *testing.T) {
+	srv, _ := amtest.Start(t)
+	scopes := [][]string{nil, {"namespace=backup-jobs"}}
+	const perScope = 3
+	var wg sync.WaitGroup
+	errs := make([]error, 2*perScope)
+	for i := range 2 * perScope {
+		wg.Go(func() {
+			args := append([]string{"--alertmanager-url", srv.URL, "maintenance", "start", "-d", "1h"}, scopes[i%2]...)
+			errs[i] = plugintest.Run(t, args...).Err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	count := map[string]int{}
+	for _, w := range windows(t, srv.URL) {
+		count[am.FormatAPIMatchers(w.Matchers)]++
+	}
+	assert.Equal(t, map[string]int{`namespace="immich"`: 1, `namespace="backup-jobs"`: 1}, count)
+}
+
+func byID(t *testing.T, url, id string) *models.GettableSilence {
+	t.Helper()
+	for _, s := range amtest.Silences(t, url) {
+		if am.SilenceID(s) == id {
+			return s
+		}
+	}
+	t.Fatalf("silence %s not in Alertmanager", id)
+	return nil
 }
