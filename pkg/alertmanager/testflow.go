@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/alertmanager/api/v2/models"
 
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // TestAlertReport is what `alert test` found.
@@ -29,11 +30,24 @@ type TestAlertReport struct {
 	Note string `json:"note,omitempty"`
 }
 
+// How far `alert test --wait` follows the alert.
+const (
+	// WaitDelivered stops once the firing notification went out (the alert is then
+	// resolved, without waiting for the resolved notification).
+	WaitDelivered = "delivered"
+	// WaitResolved also waits for the resolved notification, which Alertmanager sends
+	// at the route's next group_interval (5m by default).
+	WaitResolved = "resolved"
+)
+
 // TestAlertOptions tune RunTestAlert.
 type TestAlertOptions struct {
 	Spec TestAlertSpec
-	// Wait follows the alert to its firing and resolved notifications.
+	// Wait follows the alert to its firing notification and, unless Until is
+	// WaitDelivered, to its resolved one.
 	Wait bool
+	// Until is WaitDelivered or WaitResolved (the default).
+	Until string
 	// Poll is the interval between looks at Alertmanager (default 250ms).
 	Poll time.Duration
 	// Progress receives one line per step; nil discards.
@@ -130,6 +144,11 @@ func (c *Client) RunTestAlert(ctx context.Context, o TestAlertOptions) (*TestAle
 	}
 	resolved = true
 	fmt.Fprintln(progress, "resolved the alert")
+	if o.Until == WaitDelivered {
+		rep.Note = "stopped at the firing notification (--wait=delivered): the resolved one follows at the route's next group_interval"
+		fmt.Fprintln(progress, rep.Note)
+		return rep, nil
+	}
 	if len(sending) == 0 {
 		rep.Note = "no integration of the route has send_resolved: no resolved notification to wait for"
 		fmt.Fprintln(progress, rep.Note)
@@ -191,7 +210,7 @@ func (c *Client) waitDelivered(ctx context.Context, before NotificationCounters,
 				if len(d.Reasons) > 0 {
 					reason = "reason: " + strings.Join(d.Reasons, ", ")
 				}
-				return ds, exitcode.Failed(fmt.Errorf("the %s notification through %s failed after %.0f attempts (%s)", kind, in.Name, d.FailedAttempts, reason))
+				return ds, exitcode.Failed(fmt.Errorf("the %s notification through %s failed after %s (%s)", kind, in.Name, output.Count(int(d.FailedAttempts), "attempt"), reason))
 			}
 			if d.FailedAttempts > reported[in.Name] {
 				fmt.Fprintf(progress, "a delivery attempt through %s failed; Alertmanager retries\n", in.Name)

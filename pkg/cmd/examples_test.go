@@ -81,6 +81,7 @@ var examples = []struct {
 	{"kubectl picluster alert list ImmichThumbnailQueueStuck", example{}},
 	{"kubectl picluster alert test --resolve-after 2m", example{}},
 	{"kubectl picluster alert test --wait", example{code: 1, has: "routes to receiver null, which has no integrations", why: "the bed's Alertmanager routes to a null receiver: nobody is notified, and it says so"}},
+	{"kubectl picluster alert test --wait=delivered", example{code: 1, has: "routes to receiver null, which has no integrations", why: "null receiver, as above: nothing can be delivered"}},
 	{"kubectl picluster alert test --label namespace=immich --severity critical --wait --timeout 15m", example{code: 1, has: "routes to receiver null, which has no integrations", why: "null receiver, as above"}},
 	{`kubectl picluster maintenance start --duration 2h --comment "Immich upgrade"`, example{}},
 	{"kubectl picluster maintenance start --duration 30m namespace=backup-jobs", example{}},

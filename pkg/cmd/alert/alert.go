@@ -42,7 +42,7 @@ type TestOptions struct {
 	Labels       []string
 	Severity     string
 	ResolveAfter time.Duration
-	Wait         bool
+	Wait         string
 	Timeout      time.Duration
 	PrintFlags   *cmdutil.PrintFlags
 
@@ -60,7 +60,7 @@ func newCmdTest(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.C
 	}
 	o.PrintFlags.Usage = "Output format: text (the test ID), or the report as json, yaml, jsonpath=TEMPLATE or go-template=TEMPLATE"
 	cmd := &cobra.Command{
-		Use:   "test [--label k=v]... [--severity S] [--resolve-after D] [--wait] [--timeout D]",
+		Use:   "test [--label k=v]... [--severity S] [--resolve-after D] [--wait[=delivered|resolved]] [--timeout D]",
 		Short: "Post a uniquely labelled test alert and, with --wait, follow it to its notifications",
 		Long: `Post the synthetic alert ` + alertmanager.TestAlertName + ` with a unique ` + alertmanager.TestIDLabel + ` label
 and print that ID. Alertmanager resolves it by itself after --resolve-after.
@@ -69,16 +69,26 @@ With --wait, follow it end to end: confirm that it is active in Alertmanager (a
 silence or inhibition muting it is named, exit 1), that the delivery counters of
 the integrations its receiver uses show a notification that went out
 (alertmanager_notifications_total and alertmanager_notification_requests_total,
-from Alertmanager's own /metrics), then resolve it and confirm the resolved
-notification as well. A failed delivery exits 1; running out of --timeout exits
-124. The resolved notification waits for the route's group_interval (5m by
-default), so allow for it in --timeout.`,
+from Alertmanager's own /metrics), then resolve it and, with --wait=resolved (the
+default of a bare --wait), confirm the resolved notification as well. A failed
+delivery exits 1; running out of --timeout exits 124.
+
+The resolved notification follows the route's group_interval (5m by default):
+--wait=resolved takes that long after the firing one, so allow for it in
+--timeout. --wait=delivered stops once the firing notification went out (seconds,
+after the route's group_wait) and still resolves the alert.`,
 		Example: cmdutil.Examples(
 			"kubectl picluster alert test --wait",
+			"kubectl picluster alert test --wait=delivered",
 			"kubectl picluster alert test --label namespace=immich --severity critical --wait --timeout 15m",
 			"kubectl picluster alert test --resolve-after 2m",
 		),
-		Args: cmdutil.Args(cobra.NoArgs),
+		Args: cmdutil.Args(func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && (args[0] == alertmanager.WaitDelivered || args[0] == alertmanager.WaitResolved) && cmd.Flags().Changed("wait") {
+				return fmt.Errorf("write --wait=%s (with =): a bare --wait means --wait=resolved", args[0])
+			}
+			return cobra.NoArgs(cmd, args)
+		}),
 		RunE: cmdutil.RunAfter(o.Run, o.Complete),
 	}
 	cmdutil.NamespaceOverrides(cmd, `the test alert gets the label namespace="<-n>", as with --label namespace=<-n>, so it takes that namespace's route`)
@@ -87,7 +97,9 @@ default), so allow for it in --timeout.`,
 	fl.StringArrayVarP(&o.Labels, "label", "l", nil, "Extra label name=value of the test alert (repeatable)")
 	fl.StringVar(&o.Severity, "severity", o.Severity, "Severity label of the test alert")
 	cmdutil.DurationVarP(fl, &o.ResolveAfter, "resolve-after", "", "When Alertmanager resolves the alert by itself")
-	fl.BoolVar(&o.Wait, "wait", false, "Follow the alert to its firing and resolved notifications")
+	fl.StringVar(&o.Wait, "wait", "", "Follow the alert to its notifications: delivered (the firing one) or resolved (also the resolved one, a group_interval later); bare --wait is resolved")
+	fl.Lookup("wait").NoOptDefVal = alertmanager.WaitResolved
+	_ = cmd.RegisterFlagCompletionFunc("wait", cobra.FixedCompletions([]string{alertmanager.WaitDelivered, alertmanager.WaitResolved}, cobra.ShellCompDirectiveNoFileComp))
 	cmdutil.DurationVarP(fl, &o.Timeout, "timeout", "", "How long --wait waits in all")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
@@ -97,6 +109,11 @@ default), so allow for it in --timeout.`,
 func (o *TestOptions) Complete() error {
 	if err := o.PrintFlags.Validate(); err != nil {
 		return err
+	}
+	switch o.Wait {
+	case "", alertmanager.WaitDelivered, alertmanager.WaitResolved:
+	default:
+		return exitcode.BadUsage(fmt.Errorf("invalid argument %q for \"--wait\" flag: use delivered or resolved (a bare --wait is resolved)", o.Wait))
 	}
 	given := o.Labels
 	if ns, ok := cmdutil.GivenNamespace(o.flags); ok {
@@ -118,18 +135,18 @@ func (o *TestOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.Wait {
+	if o.Wait != "" {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	rep, err := c.RunTestAlert(ctx, alertmanager.TestAlertOptions{Spec: o.spec, Wait: o.Wait, Progress: o.streams.ErrOut})
+	rep, err := c.RunTestAlert(ctx, alertmanager.TestAlertOptions{Spec: o.spec, Wait: o.Wait != "", Until: o.Wait, Progress: o.streams.ErrOut})
 	if rep != nil {
 		if perr := o.print(rep); perr != nil && err == nil {
 			err = perr
 		}
 	}
-	if rep != nil && o.Wait {
+	if rep != nil && o.Wait != "" {
 		// RunTestAlert resolves the alert on its way out, also when interrupted.
 		if ierr := cmdutil.Interruption(ctx, fmt.Sprintf("%s %s=%s was resolved; nothing is left firing", alertmanager.TestAlertName, alertmanager.TestIDLabel, rep.TestID)); ierr != nil {
 			return ierr
@@ -141,7 +158,10 @@ func (o *TestOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if o.Wait {
+	switch o.Wait {
+	case alertmanager.WaitDelivered:
+		fmt.Fprintf(o.streams.ErrOut, "ok: %s %s=%s was delivered (and resolved in Alertmanager)\n", alertmanager.TestAlertName, alertmanager.TestIDLabel, rep.TestID)
+	case alertmanager.WaitResolved:
 		fmt.Fprintf(o.streams.ErrOut, "ok: %s %s=%s was delivered and resolved\n", alertmanager.TestAlertName, alertmanager.TestIDLabel, rep.TestID)
 	}
 	return nil

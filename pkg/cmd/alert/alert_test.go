@@ -119,7 +119,7 @@ func TestWaitFailures(t *testing.T) {
 			args: []string{"-l", "team=nobody"}, code: exitcode.Failure, want: `routes to receiver null, which has no integrations`,
 		},
 		"delivery fails": {
-			args: []string{"-l", "team=broken"}, code: exitcode.Failure, want: "the firing notification through webhook failed after 1 attempts",
+			args: []string{"-l", "team=broken"}, code: exitcode.Failure, want: "the firing notification through webhook failed after 1 attempt (",
 		},
 		"timeout": {
 			args: []string{"-l", "team=slow", "--timeout", "2s"}, code: exitcode.Timeout, want: "timed out waiting for the firing notification",
@@ -159,6 +159,8 @@ func TestBadInputPostsNothing(t *testing.T) {
 		"zero timeout":         {args: []string{"--wait", "--timeout", "0s"}, want: `invalid argument "0s" for "--timeout" flag: must be greater than 0`},
 		"bad output":           {args: []string{"-o", "wide"}, want: "unsupported output format"},
 		"stray argument":       {args: []string{"now"}, want: "unknown command"},
+		"bad wait":             {args: []string{"--wait=fired"}, want: `invalid argument "fired" for "--wait" flag: use delivered or resolved`},
+		"wait value apart":     {args: []string{"--wait", "delivered"}, want: "write --wait=delivered"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
