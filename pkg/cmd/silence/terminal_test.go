@@ -40,8 +40,8 @@ func postSilence(t *testing.T, url, createdBy, comment string) string {
 }
 
 // Silence comments come from anyone who can post to Alertmanager: the table escapes
-// control characters (colours, the window title, the bell) and cuts a 100 KB comment,
-// while -o json and yaml keep every byte.
+// control characters (colours, the window title, the bell) and cuts a 100 KB comment
+// (-o wide shows it in full), while -o json and yaml keep every byte.
 func TestListIsTerminalSafe(t *testing.T) {
 	srv, _ := amtest.Start(t)
 	hostile := "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 bell\x07 csi\u009b2J rtl\u202eevil"
@@ -62,6 +62,13 @@ func TestListIsTerminalSafe(t *testing.T) {
 		assert.Less(t, len([]rune(l)), 400, "the 100 KB comment is cut in the table: %.120q", l)
 	}
 	assert.Contains(t, r.Stdout, " "+strings.Repeat("x", 66)+"…"+strings.Repeat("x", 33)+" ")
+
+	// -o wide prints every cell in full, still escaped.
+	r = plugintest.Run(t, "--alertmanager-url", srv.URL, "silence", "list", "-o", "wide")
+	require.NoError(t, r.Err, r.Stderr)
+	assert.Contains(t, r.Stdout, " "+huge+" ")
+	assert.Contains(t, r.Stdout, `red ^[[31mALERT^[[0m ^[]0;pwned^G bell^G csi\u009b2J rtl\u202eevil`)
+	assert.NotContains(t, r.Stdout, "\x1b")
 
 	for _, format := range []string{"json", "yaml"} {
 		t.Run(format, func(t *testing.T) {
