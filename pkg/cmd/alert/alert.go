@@ -176,16 +176,11 @@ func (o *TestOptions) print(rep *alertmanager.TestAlertReport) error {
 
 // ListOptions are the options of `alert list`.
 type ListOptions struct {
-	PrintFlags *cmdutil.PrintFlags
-
-	filter  []string
-	flags   *genericclioptions.ConfigFlags
-	client  func() (*alertmanager.Client, error)
-	streams genericiooptions.IOStreams
+	cmdutil.AlertmanagerList
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager, flags: f.Flags()}
+	o := &ListOptions{cmdutil.NewAlertmanagerList(f.Flags(), f.Alertmanager, streams)}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -201,24 +196,17 @@ alerts that mute them. Matchers (amtool's syntax) narrow the list.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.CompleteAndRun(o.Complete, o.Run),
 	}
-	o.PrintFlags.AddFlags(cmd)
-	cmdutil.NamespaceOverrides(cmd, cmdutil.NamespaceFilterMeaning)
+	o.AddFlags(cmd)
 	return cmd
-}
-
-// Complete checks the output format and parses the filter matchers.
-func (o *ListOptions) Complete(args []string) (err error) {
-	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args, o.flags)
-	return err
 }
 
 // Run lists the alerts.
 func (o *ListOptions) Run(ctx context.Context) error {
-	c, err := o.client()
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	alerts, err := c.Alerts(ctx, o.filter)
+	alerts, err := c.Alerts(ctx, o.Filter)
 	if err != nil {
 		return err
 	}
@@ -226,9 +214,9 @@ func (o *ListOptions) Run(ctx context.Context) error {
 		alerts = models.GettableAlerts{}
 	}
 	alertmanager.SortAlerts(alerts)
-	return o.PrintFlags.Print(o.streams.Out, alerts, func(w io.Writer) error {
+	return o.PrintFlags.Print(o.Streams.Out, alerts, func(w io.Writer) error {
 		if len(alerts) == 0 {
-			fmt.Fprintln(o.streams.ErrOut, "No alerts.")
+			fmt.Fprintln(o.Streams.ErrOut, "No alerts.")
 			return nil
 		}
 		return alertmanager.PrintAlerts(w, alerts)

@@ -3,9 +3,12 @@ package cmdutil
 import (
 	"strconv"
 
+	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
+	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // NamespaceFilterMeaning is what -n means for the list commands over Alertmanager.
@@ -24,3 +27,36 @@ func AlertmanagerFilter(pf *PrintFlags, args []string, flags *genericclioptions.
 	}
 	return alertmanager.ParseFilter(args)
 }
+
+// AlertmanagerList is what the list commands over Alertmanager (alert list, silence list)
+// share: the output flags, the filter parsed from the matcher arguments and -n, the
+// client, the streams. Embed it and write only Run.
+type AlertmanagerList struct {
+	PrintFlags *PrintFlags
+	// Filter is the parsed filter (after Complete).
+	Filter  []string
+	Streams genericiooptions.IOStreams
+
+	flags  *genericclioptions.ConfigFlags
+	client func() (*alertmanager.Client, error)
+}
+
+// NewAlertmanagerList prints tables by default.
+func NewAlertmanagerList(flags *genericclioptions.ConfigFlags, client func() (*alertmanager.Client, error), streams genericiooptions.IOStreams) AlertmanagerList {
+	return AlertmanagerList{PrintFlags: NewPrintFlags(output.Table), Streams: streams, flags: flags, client: client}
+}
+
+// AddFlags adds the output flags and says what -n means.
+func (l *AlertmanagerList) AddFlags(cmd *cobra.Command) {
+	l.PrintFlags.AddFlags(cmd)
+	NamespaceOverrides(cmd, NamespaceFilterMeaning)
+}
+
+// Complete checks the output format and parses the filter matchers.
+func (l *AlertmanagerList) Complete(args []string) (err error) {
+	l.Filter, err = AlertmanagerFilter(l.PrintFlags, args, l.flags)
+	return err
+}
+
+// Client is the Alertmanager client.
+func (l *AlertmanagerList) Client() (*alertmanager.Client, error) { return l.client() }

@@ -6,29 +6,22 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/alertmanager"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/factory"
-	"github.com/picluster/kubectl-picluster/pkg/output"
 )
 
 // ListOptions are the options of `silence list`.
 type ListOptions struct {
-	Expired    bool
-	Quiet      bool
-	PrintFlags *cmdutil.PrintFlags
-
-	filter  []string
-	flags   *genericclioptions.ConfigFlags
-	client  func() (*alertmanager.Client, error)
-	streams genericiooptions.IOStreams
+	Expired bool
+	Quiet   bool
+	cmdutil.AlertmanagerList
 }
 
 func newCmdList(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &ListOptions{PrintFlags: cmdutil.NewPrintFlags(output.Table), streams: streams, client: f.Alertmanager, flags: f.Flags()}
+	o := &ListOptions{AlertmanagerList: cmdutil.NewAlertmanagerList(f.Flags(), f.Alertmanager, streams)}
 	cmd := &cobra.Command{
 		Use:     "list [MATCHER...]",
 		Aliases: []string{"ls", "query"},
@@ -50,41 +43,34 @@ instead of the current ones; -q prints only the IDs.`,
 	}
 	cmd.Flags().BoolVar(&o.Expired, "expired", false, "List expired silences instead of active and pending ones")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "Print only the IDs")
-	o.PrintFlags.AddFlags(cmd)
-	cmdutil.NamespaceOverrides(cmd, cmdutil.NamespaceFilterMeaning)
+	o.AddFlags(cmd)
 	return cmd
-}
-
-// Complete checks the output format and parses the filter matchers.
-func (o *ListOptions) Complete(args []string) (err error) {
-	o.filter, err = cmdutil.AlertmanagerFilter(o.PrintFlags, args, o.flags)
-	return err
 }
 
 // Run lists the silences.
 func (o *ListOptions) Run(ctx context.Context) error {
-	c, err := o.client()
+	c, err := o.Client()
 	if err != nil {
 		return err
 	}
-	all, err := c.Silences(ctx, o.filter)
+	all, err := c.Silences(ctx, o.Filter)
 	if err != nil {
 		return err
 	}
 	silences := alertmanager.FilterSilences(all, o.Expired)
 	if o.Quiet {
 		for _, s := range silences {
-			fmt.Fprintln(o.streams.Out, alertmanager.SilenceID(s))
+			fmt.Fprintln(o.Streams.Out, alertmanager.SilenceID(s))
 		}
 		return nil
 	}
-	return o.PrintFlags.Print(o.streams.Out, silences, func(w io.Writer) error {
+	return o.PrintFlags.Print(o.Streams.Out, silences, func(w io.Writer) error {
 		if len(silences) == 0 {
 			kind := "active or pending"
 			if o.Expired {
 				kind = "expired"
 			}
-			fmt.Fprintf(o.streams.ErrOut, "No %s silences.\n", kind)
+			fmt.Fprintf(o.Streams.ErrOut, "No %s silences.\n", kind)
 			return nil
 		}
 		return alertmanager.PrintSilences(w, silences)
