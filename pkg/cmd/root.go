@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	alertcmd "github.com/picluster/kubectl-picluster/pkg/cmd/alert"
+	backupcmd "github.com/picluster/kubectl-picluster/pkg/cmd/backup"
 	checkcmd "github.com/picluster/kubectl-picluster/pkg/cmd/check"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/cmd/completion"
@@ -47,7 +48,8 @@ func NewRootCmd(streams genericiooptions.IOStreams) *cobra.Command {
 install (and uninstall) the bundled monitoring, Immich, backup and RBAC
 manifests, check the whole setup (also from cron), list scrape targets and
 alert rules, manage Alertmanager silences and maintenance windows, fire test
-alerts end to end, test the Discord webhook, and read the runbooks offline.
+alerts end to end, test the Discord webhook, run and follow the Postgres
+backup and report its status, and read the runbooks offline.
 
 Prometheus and Alertmanager are reached through the API server's service proxy,
 so a kubeconfig is all it needs; --prometheus-url and --alertmanager-url reach
@@ -88,6 +90,7 @@ connection error, 124 timed out, 130 interrupted (SIGINT), 143 terminated
 		alertcmd.NewCmdAlert(f, streams),
 		webhookcmd.NewCmdWebhook(f, streams),
 		checkcmd.NewCmdCheck(f, streams),
+		backupcmd.NewCmdBackup(f, streams),
 		targetscmd.NewCmdTargets(f, streams),
 		rulescmd.NewCmdRules(f, streams),
 		installcmd.NewCmdInstall(f, streams),
