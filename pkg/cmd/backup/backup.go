@@ -1,4 +1,4 @@
-// Package backup wires `kubectl picluster backup run|status`.
+// Package backup wires `kubectl picluster backup run|status|list|verify`.
 package backup
 
 import (
@@ -35,7 +35,7 @@ func NewCmdBackup(f *factory.Factory, streams genericiooptions.IOStreams) *cobra
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.RunGroup,
 	}
-	cmd.AddCommand(newCmdRun(f, streams), newCmdStatus(f, streams))
+	cmd.AddCommand(newCmdRun(f, streams), newCmdStatus(f, streams), newCmdList(f, streams), newCmdVerify(f, streams))
 	return cmd
 }
 

@@ -1,0 +1,107 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Verification is what verify read from a dump on the NAS.
+type Verification struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	// Checksum is true: a dump whose checksum differs fails verify.
+	Checksum bool `json:"checksumMatches"`
+	// Entries is the number of entries of the archive's table of contents.
+	Entries int `json:"entries"`
+	// TablesWithData are the tables (schema.name) whose rows the archive holds.
+	TablesWithData []string `json:"tablesWithData"`
+	PgDumpVersion  string   `json:"pgDumpVersion"`
+	ServerVersion  string   `json:"serverVersion"`
+}
+
+// Verify fetches the dump name (or latest) from the NAS in a short-lived Job, checks
+// it against its sha256 (the bundled script's fetch mode, with the upload image and
+// the SSH Secret) and reads it with pg_restore --list (the backup image); a missing,
+// corrupt or truncated dump, or a checksum that differs, fails with the reason.
+func (c *Client) Verify(ctx context.Context, name string) (*Verification, error) {
+	cj, err := c.GetCronJob(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fetch, err := templateContainer(cj, uploadContainer)
+	if err != nil {
+		return nil, err
+	}
+	fetch.Name = "fetch"
+	fetch.Command = []string{"/bin/sh", "/opt/backup/backup.sh", "fetch", name}
+	fetch.Args = nil
+	check, err := templateContainer(cj, dumpContainer)
+	if err != nil {
+		return nil, err
+	}
+	check.Name = "verify"
+	// pg_restore --list reads the file only: no connection, no password.
+	check.Env = []corev1.EnvVar{{Name: "HOME", Value: "/tmp"}}
+	check.Command = []string{"/bin/sh", "-c", `set -e
+for f in /work/*.pgdump; do :; done
+[ -f "$f" ] || { echo "verify: no dump fetched" >&2; exit 1; }
+echo "; File: ${f##*/} $(wc -c <"$f")"
+pg_restore --list "$f" || { echo "verify: pg_restore --list cannot read ${f##*/}: corrupt or truncated" >&2; exit 1; }`}
+	check.Args = nil
+	out, err := c.runTool(ctx, ToolJob(cj, "verify", []corev1.Container{fetch}, []corev1.Container{check}), check.Name)
+	if err != nil {
+		return nil, fmt.Errorf("verify dump %s: %w", name, err)
+	}
+	v := ParseTOC(out)
+	if v.Name == "" || v.PgDumpVersion == "" {
+		return nil, fmt.Errorf("verify dump %s: the verify Job printed no archive listing", name)
+	}
+	return v, nil
+}
+
+// ParseTOC reads verify's output: a "; File: NAME SIZE" line, then pg_restore --list.
+func ParseTOC(out string) *Verification {
+	v := &Verification{Checksum: true, TablesWithData: []string{}}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, ";") {
+			body := strings.TrimSpace(strings.TrimPrefix(line, ";"))
+			switch {
+			case strings.HasPrefix(body, "File: "):
+				f := strings.Fields(strings.TrimPrefix(body, "File: "))
+				if len(f) == 2 {
+					v.Name = f[0]
+					v.Size, _ = strconv.ParseInt(f[1], 10, 64)
+				}
+			case strings.HasPrefix(body, "Dumped from database version:"):
+				v.ServerVersion = strings.TrimSpace(strings.TrimPrefix(body, "Dumped from database version:"))
+			case strings.HasPrefix(body, "Dumped by pg_dump version:"):
+				v.PgDumpVersion = strings.TrimSpace(strings.TrimPrefix(body, "Dumped by pg_dump version:"))
+			}
+			continue
+		}
+		v.Entries++
+		// 3340; 0 16385 TABLE DATA public assets postgres
+		if i := strings.Index(line, " TABLE DATA "); i >= 0 {
+			if f := strings.Fields(line[i+len(" TABLE DATA "):]); len(f) >= 2 {
+				v.TablesWithData = append(v.TablesWithData, f[0]+"."+f[1])
+			}
+		}
+	}
+	return v
+}
+
+// PrintVerification writes the verification as text.
+func PrintVerification(w io.Writer, v *Verification) error {
+	_, err := fmt.Fprintf(w, "dump:             %s (%d bytes)\nchecksum:         matches\narchive entries:  %d\ntables with data: %d (%s)\npg_dump version:  %s\nserver version:   %s\n",
+		v.Name, v.Size, v.Entries, len(v.TablesWithData), strings.Join(v.TablesWithData, ", "), v.PgDumpVersion, v.ServerVersion)
+	return err
+}
