@@ -22,6 +22,10 @@ import (
 // ErrCronJobMissing is returned when the backup CronJob does not exist.
 var ErrCronJobMissing = errors.New("the backup CronJob does not exist")
 
+// ErrSuspended is returned by Start when the CronJob is suspended (on purpose,
+// perhaps for maintenance).
+var ErrSuspended = errors.New("the backup CronJob is suspended")
+
 // ErrAlreadyRunning is returned by Start when a Job of the CronJob has not ended.
 var ErrAlreadyRunning = errors.New("a backup Job is already running")
 
@@ -54,11 +58,15 @@ func (c *Client) Jobs(ctx context.Context, cj *batchv1.CronJob) ([]batchv1.Job, 
 }
 
 // Start creates a Job from the CronJob (JobFromCronJob) and returns it. A Job of the
-// CronJob that has not ended makes it refuse (ErrAlreadyRunning, naming it) unless force.
+// CronJob that has not ended (ErrAlreadyRunning, naming it) or a suspended CronJob
+// (ErrSuspended) make it refuse unless force.
 func (c *Client) Start(ctx context.Context, force bool) (*batchv1.Job, error) {
 	cj, err := c.GetCronJob(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if !force && cj.Spec.Suspend != nil && *cj.Spec.Suspend {
+		return nil, fmt.Errorf("%w: cronjob %s/%s (--force runs it all the same)", ErrSuspended, c.Namespace, cj.Name)
 	}
 	if !force {
 		jobs, err := c.Jobs(ctx, cj)

@@ -137,9 +137,10 @@ func EvaluateLastSuccess(in LastSuccessInput) Result {
 	return OK("the last successful backup of CronJob %s is %s old (from %s)", ref, age(in.Now, newest), source)
 }
 
-// runBackupHint is the runbook's way to run a backup now and watch it.
+// runBackupHint is the runbook's way to run a backup now and watch it: the plugin's
+// command, and the kubectl steps it takes for a host without the plugin.
 func runBackupHint(ns, cronJob string) string {
-	return fmt.Sprintf("kubectl -n %[1]s create job --from=cronjob/%[2]s %[2]s-manual-$(date +%%s), then kubectl -n %[1]s wait --for=condition=complete job/<that name>", ns, cronJob)
+	return fmt.Sprintf("kubectl picluster backup run --follow (by hand: kubectl -n %[1]s create job --from=cronjob/%[2]s %[2]s-manual-$(date +%%s), then kubectl -n %[1]s wait --for=condition=complete job/<that name>)", ns, cronJob)
 }
 
 func formatDays(d time.Duration) string {

@@ -40,8 +40,8 @@ func newCmdRun(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Co
 		Long: `Create a Job from the backup CronJob exactly as
 kubectl create job NAME --from=cronjob/CRONJOB does (the CronJob as its owner, the
 annotation cronjob.kubernetes.io/instantiate=manual, a unique name) and print its
-name. A Job of the CronJob that is still running is refused (exit 1, naming it)
-unless --force.
+name. A Job of the CronJob that is still running is refused (exit 1, naming it),
+and so is a suspended CronJob (exit 2), unless --force.
 
 --wait waits until the Job is Complete (exit 0) or Failed (exit 1, with the
 reason, the container that failed, its exit code and its last log lines).
@@ -84,6 +84,9 @@ func (o *RunOptions) Run(ctx context.Context) error {
 			}
 			if errors.Is(err, backup.ErrAlreadyRunning) {
 				return exitcode.Failed(err)
+			}
+			if errors.Is(err, backup.ErrSuspended) {
+				return exitcode.BadUsage(err)
 			}
 			return missing(err)
 		}

@@ -293,6 +293,13 @@ func TestRunThatDoesNotEnd(t *testing.T) {
 	// Suspended: status says so and shows no next run.
 	_, err := b.Cluster.Client.BatchV1().CronJobs(b.Namespace).Patch(context.Background(), b.Settings.Backup.CronJob, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
+	before = jobNames(t, b)
+	r = plugin(t, b, 0, "backup", "run", "--attach", second)
+	require.Equal(t, 0, r.Code, r.All())
+	r = plugin(t, b, 0, "backup", "run")
+	assert.Equal(t, exitcode.Usage, r.Code, r.All())
+	assert.Contains(t, r.Stderr, "the backup CronJob is suspended: cronjob "+b.Namespace+"/postgres-backup (--force runs it all the same)")
+	assert.Equal(t, before, jobNames(t, b), "nothing created")
 	r = plugin(t, b, 0, "backup", "status", "--no-headers")
 	require.Equal(t, 0, r.Code, r.All())
 	assert.Regexp(t, `^postgres-backup\s+30 2 \* \* 0\s+true\s+-\s+never\s+`+second+`\s+Running\n$`, r.Stdout)
