@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -325,4 +326,36 @@ func TestBadInput(t *testing.T) {
 			assert.Empty(t, jobNames(t, b), "nothing created")
 		})
 	}
+}
+
+func TestRBACDeniedNamesTheVerbAndResource(t *testing.T) {
+	b := seed.RequireBackup(t, seed.BackupOptions{})
+	ctx := context.Background()
+	run := func(args ...string) plugintest.Result {
+		base := []string{"--kubeconfig", b.Cluster.NoRightsKubeconfig, "--config", b.Config}
+		return plugintest.Run(t, append(base, args...)...)
+	}
+	r := run("backup", "status")
+	assert.Equal(t, exitcode.Usage, r.Code, r.All())
+	assert.Contains(t, r.Stderr, `cannot get resource "cronjobs" in API group "batch"`)
+
+	// Allowed to read the CronJob and its Jobs, not to create a Job.
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "read-backups"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs", "jobs"}, Verbs: []string{"get", "list", "watch"}},
+	}}
+	_, err := b.Cluster.Client.RbacV1().Roles(b.Namespace).Create(ctx, role, metav1.CreateOptions{})
+	require.NoError(t, err)
+	_, err = b.Cluster.Client.RbacV1().RoleBindings(b.Namespace).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "read-backups"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "read-backups"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: b.Cluster.NoRightsUser}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, proc.WaitFor(ctxTimeout(t, 30*time.Second), 200*time.Millisecond, func(context.Context) (bool, error) {
+		return run("backup", "status").Code == 0, nil
+	}), "the Role takes effect")
+	r = run("backup", "run")
+	assert.Equal(t, exitcode.Usage, r.Code, r.All())
+	assert.Contains(t, r.Stderr, `cannot create resource "jobs" in API group "batch"`)
+	assert.Empty(t, jobNames(t, b), "nothing created")
 }
