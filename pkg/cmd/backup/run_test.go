@@ -326,6 +326,11 @@ func TestBadInput(t *testing.T) {
 			assert.Empty(t, jobNames(t, b), "nothing created")
 		})
 	}
+	t.Run("-n is where the CronJob is looked for", func(t *testing.T) {
+		r := plugin(t, b, 0, "-n", "elsewhere", "backup", "status")
+		assert.Equal(t, exitcode.Usage, r.Code, r.All())
+		assert.Contains(t, r.Stderr, "cronjob elsewhere/postgres-backup: the backup CronJob does not exist")
+	})
 }
 
 func TestRBACDeniedNamesTheVerbAndResource(t *testing.T) {
