@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
-	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -69,27 +67,6 @@ func missing(err error) error {
 	}
 	return err
 }
-
-// durationFlag is a duration flag in the plugin's one syntax (30s, 5m, 2h, 1d, 1w).
-type durationFlag struct{ d *time.Duration }
-
-func (f durationFlag) String() string {
-	if *f.d == 0 {
-		return "0"
-	}
-	return model.Duration(*f.d).String()
-}
-
-func (f durationFlag) Set(s string) error {
-	d, err := settings.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (use e.g. 30s, 5m, 2h, 1d, 1w)", s)
-	}
-	*f.d = d.D()
-	return nil
-}
-
-func (f durationFlag) Type() string { return "duration" }
 
 // isTerminal tells whether w is a terminal (progress is shown only there).
 func isTerminal(w any) bool {

@@ -51,7 +51,7 @@ that Job afterwards.`,
 	}
 	cmdutil.NamespaceOverrides(cmd, namespaceMeaning)
 	cmdutil.OnInterrupt(cmd, toolJobState)
-	cmd.Flags().Var(durationFlag{&o.Timeout}, "timeout", "Give up after this long (exit 124); the Job is deleted")
+	cmdutil.DurationVarP(cmd.Flags(), &o.Timeout, "timeout", "", "Give up after this long (exit 124); the Job is deleted")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
@@ -128,7 +128,7 @@ checksum differs, with the reason.`,
 	}
 	cmdutil.NamespaceOverrides(cmd, namespaceMeaning)
 	cmdutil.OnInterrupt(cmd, toolJobState)
-	cmd.Flags().Var(durationFlag{&o.Timeout}, "timeout", "Give up after this long (exit 124); the Job is deleted")
+	cmdutil.DurationVarP(cmd.Flags(), &o.Timeout, "timeout", "", "Give up after this long (exit 124); the Job is deleted")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
