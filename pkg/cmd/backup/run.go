@@ -63,7 +63,7 @@ creating one.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&o.Wait, "wait", false, "Wait until the Job is Complete (exit 0) or Failed (exit 1)")
 	fl.BoolVarP(&o.Follow, "follow", "f", false, "Stream the logs of the Job's containers until it ends (implies --wait)")
-	cmdutil.DurationOrZeroVarP(fl, &o.Timeout, "timeout", "", "Stop waiting after this long (exit 124; the Job keeps running); 0 waits until the Job ends")
+	cmdutil.DurationVarP(fl, &o.Timeout, "timeout", "", "Stop waiting after this long (exit 124; the Job keeps running); by default wait until the Job ends")
 	fl.BoolVar(&o.Force, "force", false, "Start a Job even when one of the CronJob is still running")
 	fl.StringVar(&o.Attach, "attach", "", "Wait for (and with --follow, follow) this existing Job instead of creating one")
 	return cmd

@@ -45,7 +45,7 @@ in a CronJob older than that: so cron can call it.`,
 		RunE: cmdutil.RunAfter(o.Run, o.PrintFlags.Validate),
 	}
 	cmdutil.NamespaceOverrides(cmd, namespaceMeaning)
-	cmdutil.DurationOrZeroVarP(cmd.Flags(), &o.MaxAge, "max-age", "", "The last success may be this old (default: the settings' backup.staleAfter)")
+	cmdutil.DurationVarP(cmd.Flags(), &o.MaxAge, "max-age", "", "The last success may be this old (default: the settings' backup.staleAfter)")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
 }
