@@ -116,7 +116,9 @@ func (c *Client) runTool(ctx context.Context, job *batchv1.Job, container string
 var ErrSecretMissing = errors.New("a Secret the backup needs is missing")
 
 // requireSecrets checks that every Secret the pod spec mounts or reads exists, before
-// a Job is created whose pod would otherwise wait for it.
+// a Job is created whose pod would otherwise wait for it. The operators' role may not
+// read Secrets (rbac/10-clusterrole.yaml): a refused read skips the check, it does not
+// fail the command.
 func (c *Client) requireSecrets(ctx context.Context, spec *corev1.PodSpec) error {
 	names := map[string]bool{}
 	for _, v := range spec.Volumes {
@@ -133,6 +135,9 @@ func (c *Client) requireSecrets(ctx context.Context, spec *corev1.PodSpec) error
 	}
 	for name := range names {
 		_, err := c.Kube.CoreV1().Secrets(c.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsForbidden(err) {
+			continue
+		}
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("%w: secret %s/%s does not exist (External Secrets syncs it: kubectl -n %s get externalsecrets)", ErrSecretMissing, c.Namespace, name, c.Namespace)
 		}

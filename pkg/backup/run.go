@@ -59,7 +59,9 @@ func (c *Client) Jobs(ctx context.Context, cj *batchv1.CronJob) ([]batchv1.Job, 
 
 // Start creates a Job from the CronJob (JobFromCronJob) and returns it. A Job of the
 // CronJob that has not ended (ErrAlreadyRunning, naming it) or a suspended CronJob
-// (ErrSuspended) make it refuse unless force.
+// (ErrSuspended) make it refuse unless force; a Secret its pods need that does not
+// exist (ErrSecretMissing) makes it refuse always (the pod would wait for it until the
+// Job's deadline).
 func (c *Client) Start(ctx context.Context, force bool) (*batchv1.Job, error) {
 	cj, err := c.GetCronJob(ctx)
 	if err != nil {
@@ -76,6 +78,9 @@ func (c *Client) Start(ctx context.Context, force bool) (*batchv1.Job, error) {
 		if running := RunningJobs(jobs); len(running) > 0 {
 			return nil, fmt.Errorf("%w: %s (--force starts another one)", ErrAlreadyRunning, strings.Join(running, ", "))
 		}
+	}
+	if err := c.requireSecrets(ctx, &cj.Spec.JobTemplate.Spec.Template.Spec); err != nil {
+		return nil, err
 	}
 	job := JobFromCronJob(cj, JobName(cj.Name))
 	created, err := c.Kube.BatchV1().Jobs(c.Namespace).Create(ctx, job, metav1.CreateOptions{})

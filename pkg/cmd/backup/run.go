@@ -85,7 +85,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 			if errors.Is(err, backup.ErrAlreadyRunning) {
 				return exitcode.Failed(err)
 			}
-			if errors.Is(err, backup.ErrSuspended) {
+			if errors.Is(err, backup.ErrSuspended) || errors.Is(err, backup.ErrSecretMissing) {
 				return exitcode.BadUsage(err)
 			}
 			return missing(err)

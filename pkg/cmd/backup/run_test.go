@@ -333,6 +333,16 @@ func TestBadInput(t *testing.T) {
 	})
 }
 
+func TestRunRefusesWhenASecretIsMissing(t *testing.T) {
+	b := seed.RequireBackup(t, seed.BackupOptions{})
+	secret := b.Settings.Backup.NAS.SSHKeySecret.Name
+	require.NoError(t, b.Cluster.Client.CoreV1().Secrets(b.Namespace).Delete(context.Background(), secret, metav1.DeleteOptions{}))
+	r := plugin(t, b, 0, "backup", "run", "--wait")
+	assert.Equal(t, exitcode.Usage, r.Code, r.All())
+	assert.Contains(t, r.Stderr, "secret "+b.Namespace+"/"+secret+" does not exist")
+	assert.Empty(t, jobNames(t, b), "nothing created: a pod would wait for the Secret until the Job's deadline")
+}
+
 func TestRBACDeniedNamesTheVerbAndResource(t *testing.T) {
 	b := seed.RequireBackup(t, seed.BackupOptions{})
 	ctx := context.Background()
