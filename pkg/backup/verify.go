@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -55,6 +56,9 @@ pg_restore --list "$f" || { echo "verify: pg_restore --list cannot read ${f##*/}
 	check.Args = nil
 	out, err := c.runTool(ctx, ToolJob(cj, "verify", []corev1.Container{fetch}, []corev1.Container{check}), check.Name)
 	if err != nil {
+		if unknown := c.unknownDump(ctx, name, err); unknown != nil {
+			return nil, unknown
+		}
 		return nil, fmt.Errorf("verify dump %s: %w", name, err)
 	}
 	v := ParseTOC(out)
@@ -104,4 +108,65 @@ func PrintVerification(w io.Writer, v *Verification) error {
 	_, err := fmt.Fprintf(w, "dump:             %s (%d bytes)\nchecksum:         matches\narchive entries:  %d\ntables with data: %d (%s)\npg_dump version:  %s\nserver version:   %s\n",
 		v.Name, v.Size, v.Entries, len(v.TablesWithData), strings.Join(v.TablesWithData, ", "), v.PgDumpVersion, v.ServerVersion)
 	return err
+}
+
+// ErrUnknownDump is a dump name the NAS does not have at all (a typo, most likely; a dump
+// that is there without its checksum is a failed upload instead).
+var ErrUnknownDump = errors.New("no such dump on the NAS")
+
+// unknownDump tells, after the fetch failed, whether name is not on the NAS at all, and
+// then names the nearest dump there (a second short-lived Job lists them).
+func (c *Client) unknownDump(ctx context.Context, name string, fetchErr error) error {
+	var f *Failure
+	if name == "latest" || !errors.As(fetchErr, &f) || !strings.Contains(strings.Join(f.LastLines, "\n"), "no complete dump "+name) {
+		return nil
+	}
+	dumps, err := c.List(ctx)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(dumps))
+	for _, d := range dumps {
+		if d.Name == name {
+			return nil // there, without its checksum: the fetch error says so
+		}
+		names = append(names, d.Name)
+	}
+	hint := ""
+	if near := Nearest(name, names); near != "" {
+		hint = "; did you mean " + near + "?"
+	}
+	return fmt.Errorf("%w: %s%s (kubectl picluster backup list shows them)", ErrUnknownDump, name, hint)
+}
+
+// Nearest is the name closest to want by edit distance ("" when there is none).
+func Nearest(want string, names []string) string {
+	best, bestD := "", -1
+	for _, n := range names {
+		if d := editDistance(want, n); bestD < 0 || d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is Levenshtein's distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -84,7 +84,7 @@ func nasError(err error, timeout time.Duration) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return exitcode.TimedOut(fmt.Errorf("the short-lived Job did not end in time (--timeout %s); it was deleted: %w", timeout, err))
 	}
-	if errors.Is(err, backup.ErrSecretMissing) {
+	if errors.Is(err, backup.ErrSecretMissing) || errors.Is(err, backup.ErrUnknownDump) {
 		return exitcode.BadUsage(err)
 	}
 	var f *backup.Failure

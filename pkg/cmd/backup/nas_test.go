@@ -104,7 +104,6 @@ func TestListAndVerifyTheDumpsOnTheNAS(t *testing.T) {
 	for name, tc := range map[string]struct{ dump, reason string }{
 		"checksum differs":                {"immich-20261103T023000Z.pgdump", "does not match its checksum"},
 		"truncated":                       {"immich-20261104T023000Z.pgdump", "corrupt or truncated"},
-		"missing":                         {"immich-20200101T000000Z.pgdump", "no complete dump immich-20200101T000000Z.pgdump"},
 		"incomplete upload (no checksum)": {"immich-20261102T023000Z.pgdump", "no complete dump"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -117,6 +116,10 @@ func TestListAndVerifyTheDumpsOnTheNAS(t *testing.T) {
 			}
 		})
 	}
+	// A name the NAS does not have at all is bad input (exit 2), with the nearest one named.
+	r = plugin(t, b, 2*time.Minute, "backup", "verify", "immich-20261103T023001Z.pgdump")
+	assert.Equal(t, 2, r.Code, r.All())
+	assert.Contains(t, r.Stderr, "no such dump on the NAS: immich-20261103T023001Z.pgdump; did you mean immich-20261103T023000Z.pgdump?")
 	assert.Equal(t, []string{job}, jobNames(t, b), "every verify Job is deleted")
 
 	// Without the SSH key's Secret the Job's pod would wait for ever: refused, exit 2.

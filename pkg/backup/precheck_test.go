@@ -43,3 +43,11 @@ func TestRequireSecrets(t *testing.T) {
 	c = &Client{Kube: kube, Namespace: "backup-jobs"}
 	assert.NoError(t, c.requireSecrets(ctx, spec), "an operator who may not read Secrets is not stopped")
 }
+
+func TestNearestDumpName(t *testing.T) {
+	names := []string{"immich-20261103T023000Z.pgdump", "immich-20261110T023000Z.pgdump", "immich-20261117T023000Z.pgdump"}
+	assert.Equal(t, "immich-20261110T023000Z.pgdump", Nearest("immich-20261110T023001Z.pgdump", names))
+	assert.Equal(t, "immich-20261117T023000Z.pgdump", Nearest("immich-20261117.pgdump", names))
+	assert.Equal(t, "", Nearest("x", nil))
+	assert.Equal(t, 3, editDistance("kitten", "sitting"))
+}
