@@ -1,13 +1,16 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	"github.com/picluster/kubectl-picluster/pkg/output"
@@ -31,6 +34,9 @@ type Status struct {
 	// MaxAge is the age past which the backup is stale, in seconds.
 	MaxAge  int64      `json:"maxAgeSeconds"`
 	LastJob *JobStatus `json:"lastJob,omitempty"`
+	// NewestDump is the dump the newest successful Job wrote, when known (read from its
+	// pod's log while the CronJob keeps that pod: successfulJobsHistoryLimit).
+	NewestDump string `json:"newestDump,omitempty"`
 	// Problems say why the backup is not healthy (exit 1); empty when it is.
 	Problems []string `json:"problems"`
 }
@@ -165,6 +171,10 @@ func PrintStatus(w io.Writer, s *Status, now time.Time) error {
 			result += " (" + reason + ")"
 		}
 	}
+	newest := s.NewestDump
+	if newest == "" {
+		newest = "-"
+	}
 	row := []string{s.CronJob, s.Schedule, strconv.FormatBool(s.Suspended), next, last, job, result}
 	if output.IsWide(w) {
 		tz := s.TimeZone
@@ -179,8 +189,46 @@ func PrintStatus(w io.Writer, s *Status, now time.Time) error {
 		if s.LastJob != nil && s.LastJob.Message != "" {
 			msg = s.LastJob.Message
 		}
-		header = append(header, "TIME ZONE", "LAST SCHEDULE", "MESSAGE")
-		row = append(row, tz, sched, msg)
+		header = append(header, "TIME ZONE", "LAST SCHEDULE", "NEWEST DUMP", "MESSAGE")
+		row = append(row, tz, sched, newest, msg)
 	}
 	return output.PrintTable(w, header, [][]string{row})
+}
+
+// dumpedLine is the line backup.sh's dump step prints for the dump it wrote.
+var dumpedLine = regexp.MustCompile(`backup: dumped (\S+\.pgdump):`)
+
+// NewestDump reads the name of the dump the newest successful Job of jobs wrote from its
+// pod's dump log; "" when no such pod or line is left (not an error: "when known").
+func (c *Client) NewestDump(ctx context.Context, jobs []batchv1.Job) string {
+	var newest *batchv1.Job
+	for i := range jobs {
+		j := &jobs[i]
+		if j.Status.CompletionTime == nil || j.Status.Succeeded == 0 {
+			continue
+		}
+		if newest == nil || j.Status.CompletionTime.After(newest.Status.CompletionTime.Time) {
+			newest = j
+		}
+	}
+	if newest == nil {
+		return ""
+	}
+	pods, err := c.Pods(ctx, newest.Name)
+	if err != nil {
+		return ""
+	}
+	for _, p := range pods {
+		if p.Status.Phase != corev1.PodSucceeded {
+			continue
+		}
+		data, err := c.Kube.CoreV1().Pods(c.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: dumpContainer}).DoRaw(ctx)
+		if err != nil {
+			continue
+		}
+		if m := dumpedLine.FindSubmatch(data); m != nil {
+			return string(m[1])
+		}
+	}
+	return ""
 }

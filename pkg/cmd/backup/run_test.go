@@ -173,6 +173,10 @@ func TestRunFollowBacksUpForReal(t *testing.T) {
 	assert.Equal(t, "Etc/UTC", st["timeZone"])
 	assert.Equal(t, []any{}, st["problems"])
 	assert.Equal(t, float64(8*24*3600), st["maxAgeSeconds"], "the default is backup.staleAfter (8d)")
+	assert.Equal(t, dump, st["newestDump"], "the dump on the NAS, read from the Job's log")
+	r = plugin(t, b, 0, "backup", "status", "-o", "wide")
+	require.Equal(t, 0, r.Code, r.All())
+	assert.Contains(t, r.Stdout, dump)
 
 	r = plugin(t, b, 0, "backup", "status", "--max-age", "1s")
 	require.NoError(t, proc.WaitFor(ctxTimeout(t, 10*time.Second), 200*time.Millisecond, func(context.Context) (bool, error) {

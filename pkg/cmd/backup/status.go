@@ -70,6 +70,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	}
 	now := time.Now()
 	st := backup.StatusFrom(cj, jobs, now, maxAge)
+	st.NewestDump = c.NewestDump(ctx, jobs)
 	if err := o.PrintFlags.Print(o.streams.Out, st, func(w io.Writer) error {
 		return backup.PrintStatus(w, st, now)
 	}); err != nil {
