@@ -129,3 +129,35 @@ func TestListAndVerifyTheDumpsOnTheNAS(t *testing.T) {
 	assert.Contains(t, r.Stderr, "secret "+b.Namespace+"/"+b.Settings.Backup.NAS.SSHKeySecret.Name+" does not exist")
 	assert.Equal(t, []string{job}, jobNames(t, b), "nothing created")
 }
+
+// The retention (backup.retention) is applied by the backup itself: after a run, list
+// shows exactly the newest `retention` complete dumps the NAS keeps.
+func TestListAfterRetentionRemovedTheOldest(t *testing.T) {
+	b := seed.RequireBackup(t, seed.BackupOptions{Edit: func(doc string) string {
+		return strings.Replace(doc, "backup:\n", "backup:\n  retention: 2\n", 1)
+	}})
+	old := []byte("PGDMP old dump stand-in")
+	for _, name := range []string{"immich-20261101T023000Z.pgdump", "immich-20261108T023000Z.pgdump", "immich-20261115T023000Z.pgdump"} {
+		putDump(t, b, name, old, "")
+	}
+	r := plugin(t, b, 3*time.Minute, "backup", "run", "--wait", "--timeout", "2m")
+	require.Equal(t, 0, r.Code, r.All())
+	var real string
+	for _, n := range b.Dumps(t) {
+		if strings.HasSuffix(n, ".pgdump") && !strings.HasPrefix(n, "immich-202611") {
+			real = n
+		}
+	}
+	require.NotEmpty(t, real, "files: %v", b.Dumps(t))
+
+	r = plugin(t, b, 2*time.Minute, "backup", "list", "-o", "json")
+	require.Equal(t, 0, r.Code, r.All())
+	var dumps []backup.Dump
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &dumps))
+	var names []string
+	for _, d := range dumps {
+		names = append(names, d.Name)
+	}
+	assert.Equal(t, []string{real, "immich-20261115T023000Z.pgdump"}, names, "retention 2 keeps the two newest")
+	assert.NotContains(t, b.Dumps(t), "immich-20261101T023000Z.pgdump")
+}

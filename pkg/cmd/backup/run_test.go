@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
@@ -228,24 +228,6 @@ func hang(t *testing.T, b *seed.Backup) {
 	require.NoError(t, err)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRunThatDoesNotEnd(t *testing.T) {
 	b := seed.RequireBackup(t, seed.BackupOptions{})
 	hang(t, b)
@@ -276,7 +258,7 @@ func TestRunThatDoesNotEnd(t *testing.T) {
 	assert.Contains(t, r.Stdout, "/dump] dumping slowly")
 
 	// SIGINT during run --follow --force: 130, the new Job keeps running, the resume hint.
-	var out, errOut syncBuffer
+	var out, errOut testbed.SyncBuffer
 	root := cmd.NewRootCmd(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
 	root.SetArgs([]string{"--kubeconfig", b.Cluster.Kubeconfig, "--config", b.Config, "backup", "run", "--follow", "--force"})
 	ctx, cancel := context.WithCancelCause(context.Background())
