@@ -26,8 +26,8 @@ import (
 // The containers of the CronJob's pod template that the short-lived Jobs reuse: the
 // Postgres tools (init container dump) and rsync + ssh with the NAS's key (upload).
 const (
-	dumpContainer   = "dump"
-	uploadContainer = "upload"
+	DumpContainer   = "dump"
+	UploadContainer = "upload"
 )
 
 // ComponentLabel tells the short-lived Jobs (list, verify) apart from backups.
@@ -65,8 +65,8 @@ func ToolJob(cj *batchv1.CronJob, purpose string, initContainers, containers []c
 	}
 }
 
-// templateContainer returns a copy of the CronJob template's (init) container name.
-func templateContainer(cj *batchv1.CronJob, name string) (corev1.Container, error) {
+// TemplateContainer returns a copy of the CronJob template's (init) container name.
+func TemplateContainer(cj *batchv1.CronJob, name string) (corev1.Container, error) {
 	spec := cj.Spec.JobTemplate.Spec.Template.Spec
 	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
 		if c.Name == name {
@@ -79,7 +79,7 @@ func templateContainer(cj *batchv1.CronJob, name string) (corev1.Container, erro
 // runTool creates the Job, waits for it and returns the logs of container; the Job
 // is deleted afterwards whatever happens (also when ctx ended).
 func (c *Client) runTool(ctx context.Context, job *batchv1.Job, container string) (string, error) {
-	if err := c.requireSecrets(ctx, &job.Spec.Template.Spec); err != nil {
+	if err := c.RequireSecrets(ctx, &job.Spec.Template.Spec); err != nil {
 		return "", err
 	}
 	created, err := c.Kube.BatchV1().Jobs(c.Namespace).Create(ctx, job, metav1.CreateOptions{})
@@ -117,11 +117,11 @@ func (c *Client) runTool(ctx context.Context, job *batchv1.Job, container string
 // their pods would wait for it for ever.
 var ErrSecretMissing = errors.New("a Secret the backup needs is missing")
 
-// requireSecrets checks that every Secret the pod spec mounts or reads exists, before
+// RequireSecrets checks that every Secret the pod spec mounts or reads exists, before
 // a Job is created whose pod would otherwise wait for it. The operators' role may not
 // read Secrets (rbac/10-clusterrole.yaml): a refused read skips the check, it does not
 // fail the command.
-func (c *Client) requireSecrets(ctx context.Context, spec *corev1.PodSpec) error {
+func (c *Client) RequireSecrets(ctx context.Context, spec *corev1.PodSpec) error {
 	names := map[string]bool{}
 	for _, v := range spec.Volumes {
 		if v.Secret != nil && (v.Secret.Optional == nil || !*v.Secret.Optional) {
@@ -169,7 +169,7 @@ func (c *Client) List(ctx context.Context) ([]Dump, error) {
 	if err != nil {
 		return nil, err
 	}
-	up, err := templateContainer(cj, uploadContainer)
+	up, err := TemplateContainer(cj, UploadContainer)
 	if err != nil {
 		return nil, err
 	}

@@ -29,10 +29,10 @@ func TestRequireSecrets(t *testing.T) {
 	ctx := context.Background()
 
 	c := &Client{Kube: fake.NewClientset(secret("ssh-key"), secret("db")), Namespace: "backup-jobs"}
-	require.NoError(t, c.requireSecrets(ctx, spec))
+	require.NoError(t, c.RequireSecrets(ctx, spec))
 
 	c = &Client{Kube: fake.NewClientset(secret("ssh-key")), Namespace: "backup-jobs"}
-	err := c.requireSecrets(ctx, spec)
+	err := c.RequireSecrets(ctx, spec)
 	require.ErrorIs(t, err, ErrSecretMissing)
 	assert.Contains(t, err.Error(), "secret backup-jobs/db does not exist")
 
@@ -41,7 +41,7 @@ func TestRequireSecrets(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "db", errors.New("no rights"))
 	})
 	c = &Client{Kube: kube, Namespace: "backup-jobs"}
-	assert.NoError(t, c.requireSecrets(ctx, spec), "an operator who may not read Secrets is not stopped")
+	assert.NoError(t, c.RequireSecrets(ctx, spec), "an operator who may not read Secrets is not stopped")
 }
 
 func TestNearestDumpName(t *testing.T) {

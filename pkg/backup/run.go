@@ -79,7 +79,7 @@ func (c *Client) Start(ctx context.Context, force bool) (*batchv1.Job, error) {
 			return nil, fmt.Errorf("%w: %s (--force starts another one)", ErrAlreadyRunning, strings.Join(running, ", "))
 		}
 	}
-	if err := c.requireSecrets(ctx, &cj.Spec.JobTemplate.Spec.Template.Spec); err != nil {
+	if err := c.RequireSecrets(ctx, &cj.Spec.JobTemplate.Spec.Template.Spec); err != nil {
 		return nil, err
 	}
 	job := JobFromCronJob(cj, JobName(cj.Name))

@@ -222,7 +222,7 @@ func (c *Client) NewestDump(ctx context.Context, jobs []batchv1.Job) string {
 		if p.Status.Phase != corev1.PodSucceeded {
 			continue
 		}
-		data, err := c.Kube.CoreV1().Pods(c.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: dumpContainer}).DoRaw(ctx)
+		data, err := c.Kube.CoreV1().Pods(c.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{Container: DumpContainer}).DoRaw(ctx)
 		if err != nil {
 			continue
 		}

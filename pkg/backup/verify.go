@@ -34,14 +34,14 @@ func (c *Client) Verify(ctx context.Context, name string) (*Verification, error)
 	if err != nil {
 		return nil, err
 	}
-	fetch, err := templateContainer(cj, uploadContainer)
+	fetch, err := TemplateContainer(cj, UploadContainer)
 	if err != nil {
 		return nil, err
 	}
 	fetch.Name = "fetch"
 	fetch.Command = []string{"/bin/sh", "/opt/backup/backup.sh", "fetch", name}
 	fetch.Args = nil
-	check, err := templateContainer(cj, dumpContainer)
+	check, err := TemplateContainer(cj, DumpContainer)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ pg_restore --list "$f" || { echo "verify: pg_restore --list cannot read ${f##*/}
 	check.Args = nil
 	out, err := c.runTool(ctx, ToolJob(cj, "verify", []corev1.Container{fetch}, []corev1.Container{check}), check.Name)
 	if err != nil {
-		if unknown := c.unknownDump(ctx, name, err); unknown != nil {
+		if unknown := c.UnknownDump(ctx, name, err); unknown != nil {
 			return nil, unknown
 		}
 		return nil, fmt.Errorf("verify dump %s: %w", name, err)
@@ -114,9 +114,9 @@ func PrintVerification(w io.Writer, v *Verification) error {
 // that is there without its checksum is a failed upload instead).
 var ErrUnknownDump = errors.New("no such dump on the NAS")
 
-// unknownDump tells, after the fetch failed, whether name is not on the NAS at all, and
+// UnknownDump tells, after the fetch failed, whether name is not on the NAS at all, and
 // then names the nearest dump there (a second short-lived Job lists them).
-func (c *Client) unknownDump(ctx context.Context, name string, fetchErr error) error {
+func (c *Client) UnknownDump(ctx context.Context, name string, fetchErr error) error {
 	var f *Failure
 	if name == "latest" || !errors.As(fetchErr, &f) || !strings.Contains(strings.Join(f.LastLines, "\n"), "no complete dump "+name) {
 		return nil
