@@ -14,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/picluster/kubectl-picluster/pkg/cmd"
+	"github.com/picluster/kubectl-picluster/pkg/cmd/cmdutil"
 	"github.com/picluster/kubectl-picluster/pkg/exitcode"
 )
 
@@ -40,7 +41,8 @@ func main() {
 // wait returns the command's exit code. On a signal it cancels the command's
 // context with the signal as the cause (the command then says what it left in
 // which state) and waits up to grace for it; on a second signal or when grace
-// runs out it gives up on the clean-up and says so.
+// runs out it gives up on the clean-up and says so. A command may ask for a longer
+// grace (cmdutil.SetCleanupGrace).
 func wait(done <-chan int, sigs <-chan os.Signal, cancel context.CancelCauseFunc, errOut io.Writer, grace time.Duration) int {
 	var sig syscall.Signal
 	select {
@@ -50,7 +52,7 @@ func wait(done <-chan int, sigs <-chan os.Signal, cancel context.CancelCauseFunc
 		sig = toSignal(s)
 		cancel(exitcode.Signalled{Signal: sig})
 	}
-	timer := time.NewTimer(grace)
+	timer := time.NewTimer(cmdutil.CleanupGrace(grace))
 	defer timer.Stop()
 	select {
 	case code := <-done:

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -80,4 +82,21 @@ func ReadLine(ctx context.Context, in io.Reader) (string, error) {
 	case <-ctx.Done():
 		return "", context.Cause(ctx)
 	}
+}
+
+// cleanupGrace is how long the process waits, after SIGINT or SIGTERM, for the running
+// command to put things back (nanoseconds; 0: main's default).
+var cleanupGrace atomic.Int64
+
+// SetCleanupGrace lets the running command take longer than main's default to clean
+// up after an interrupt: restore scales Immich back up and may restore its restore
+// point first. A second signal still ends the process at once.
+func SetCleanupGrace(d time.Duration) { cleanupGrace.Store(int64(d)) }
+
+// CleanupGrace is the grace the running command asked for, or def.
+func CleanupGrace(def time.Duration) time.Duration {
+	if d := time.Duration(cleanupGrace.Load()); d > def {
+		return d
+	}
+	return def
 }
