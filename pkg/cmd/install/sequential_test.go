@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,6 +169,21 @@ func operatorChecks(t *testing.T, e *env, cfg *rest.Config) (allowed, forbidden 
 		"list helmreleases": func() error {
 			_, err := dyn.Resource(schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Version: "v2", Resource: "helmreleases"}).
 				Namespace(e.monitoring).List(ctx, metav1.ListOptions{})
+			return err
+		},
+		"take the restore lease in backup": func() error {
+			now := metav1.NewMicroTime(time.Now())
+			_, err := kc.CoordinationV1().Leases(e.backup).Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "restore-"},
+				Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("rbac-test"), RenewTime: &now},
+			}, metav1.CreateOptions{})
+			return err
+		},
+		"read the scale of immich-server (restore)": func() error {
+			_, err := kc.AppsV1().Deployments(e.immich).GetScale(ctx, "immich-server", metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
 			return err
 		},
 		"query prometheus through the service proxy": func() error {
