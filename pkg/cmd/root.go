@@ -23,6 +23,7 @@ import (
 	configcmd "github.com/picluster/kubectl-picluster/pkg/cmd/config"
 	installcmd "github.com/picluster/kubectl-picluster/pkg/cmd/install"
 	maintenancecmd "github.com/picluster/kubectl-picluster/pkg/cmd/maintenance"
+	restorecmd "github.com/picluster/kubectl-picluster/pkg/cmd/restore"
 	rulescmd "github.com/picluster/kubectl-picluster/pkg/cmd/rules"
 	runbookcmd "github.com/picluster/kubectl-picluster/pkg/cmd/runbook"
 	silencecmd "github.com/picluster/kubectl-picluster/pkg/cmd/silence"
@@ -91,6 +92,7 @@ connection error, 124 timed out, 130 interrupted (SIGINT), 143 terminated
 		webhookcmd.NewCmdWebhook(f, streams),
 		checkcmd.NewCmdCheck(f, streams),
 		backupcmd.NewCmdBackup(f, streams),
+		restorecmd.NewCmdRestore(f, streams),
 		targetscmd.NewCmdTargets(f, streams),
 		rulescmd.NewCmdRules(f, streams),
 		installcmd.NewCmdInstall(f, streams),
