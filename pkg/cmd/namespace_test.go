@@ -21,7 +21,7 @@ import (
 
 // takeNamespace are the commands for which -n overrides a setting; every other
 // one refuses it.
-var takeNamespace = []string{"maintenance start", "maintenance stop", "alert test", "alert list", "silence list", "webhook test", "backup run", "backup status", "backup list", "backup verify"}
+var takeNamespace = []string{"maintenance start", "maintenance stop", "alert test", "alert list", "silence list", "webhook test", "backup run", "backup status", "backup list", "backup verify", "restore"}
 
 // leaves returns every runnable, visible command below c by its path.
 func leaves(c *cobra.Command) map[string]*cobra.Command {

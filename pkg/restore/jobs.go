@@ -261,9 +261,10 @@ func ParseInspect(out string) (in *Inspection, ok bool) {
 			if f[2] == "missing" {
 				in.Missing = append(in.Missing, f[1])
 			}
-		case len(f) == 3 && f[0] == "table":
-			if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
-				in.Tables[f[1]] = n
+		case len(f) >= 3 && f[0] == "table":
+			// the name as SQL writes it (quoted where it must be), the rows last
+			if n, err := strconv.ParseInt(f[len(f)-1], 10, 64); err == nil {
+				in.Tables[strings.Join(f[1:len(f)-1], " ")] = n
 			}
 		}
 	}
@@ -279,7 +280,7 @@ type TableCheck struct {
 	Result string `json:"result"`
 }
 
-var verifyLine = regexp.MustCompile(`^verify (\S+) dump=(\d+) restored=(\d+) (ok|differs|missing)$`)
+var verifyLine = regexp.MustCompile(`^verify (.+) dump=(\d+) restored=(\d+|-) (ok|differs|missing)$`)
 
 // ParseVerify reads the verification lines of restore.sh restore|drill; ok is true
 // with its closing "verify: ok N tables".

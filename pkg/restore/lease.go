@@ -66,6 +66,7 @@ func expiry(l *coordinationv1.Lease) time.Time {
 func (l *lease) acquire(ctx context.Context, force bool, progress io.Writer) error {
 	leases := l.kube.CoordinationV1().Leases(l.namespace)
 	waited := false
+	var lastRenew time.Time
 	for {
 		cur, err := leases.Get(ctx, l.name, metav1.GetOptions{})
 		now := metav1.NewMicroTime(time.Now())
@@ -98,10 +99,17 @@ func (l *lease) acquire(ctx context.Context, force bool, progress io.Writer) err
 		switch {
 		case !held:
 		case holder == l.holder:
-			// This restore's previous process, killed before it could let go.
+			// This restore's previous process, killed before it could let go, or
+			// still running: its lease is renewed then.
+			if waited && cur.Spec.RenewTime != nil && !cur.Spec.RenewTime.Time.Equal(lastRenew) {
+				return fmt.Errorf("%w: restore %s is still running in another process (it renewed lease %s/%s at %s)", ErrBusy, holder, l.namespace, l.name, cur.Spec.RenewTime.UTC().Format(time.RFC3339))
+			}
 			if !waited {
 				fmt.Fprintf(progress, "The previous process of restore %s held its lease until %s; waiting for it to expire.\n", holder, until.UTC().Format(time.RFC3339))
 				waited = true
+			}
+			if cur.Spec.RenewTime != nil {
+				lastRenew = cur.Spec.RenewTime.Time
 			}
 			select {
 			case <-ctx.Done():
@@ -188,4 +196,20 @@ func (l *lease) release(ctx context.Context) {
 	_ = l.kube.CoordinationV1().Leases(l.namespace).Delete(ctx, l.name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &mine.UID, ResourceVersion: &mine.ResourceVersion},
 	})
+}
+
+// busy returns ErrBusy when another restore holds the Lease and renews it.
+func (l *lease) busy(ctx context.Context) error {
+	cur, err := l.kube.CoordinationV1().Leases(l.namespace).Get(ctx, l.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the restore lease %s/%s: %w", l.namespace, l.name, err)
+	}
+	holder, until := ptr.Deref(cur.Spec.HolderIdentity, ""), expiry(cur)
+	if holder != "" && time.Now().Before(until) {
+		return fmt.Errorf("%w: restore %s holds lease %s/%s (renewed until %s); one restore at a time", ErrBusy, holder, l.namespace, l.name, until.UTC().Format(time.RFC3339))
+	}
+	return nil
 }

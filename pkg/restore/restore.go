@@ -173,6 +173,9 @@ func newID() string {
 // failure or an interrupt. The Report is returned also with an error.
 func (r *Restorer) Run(ctx context.Context, name string) (*Report, error) {
 	r.init()
+	if err := (&lease{kube: r.Kube, namespace: r.Backup.Namespace, name: r.objectName()}).busy(ctx); err != nil {
+		return nil, err
+	}
 	prev, err := r.store.load(ctx)
 	if err != nil {
 		return nil, err
