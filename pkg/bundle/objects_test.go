@@ -107,6 +107,8 @@ func TestBackupCronJob(t *testing.T) {
 	cm := find(t, objs, "ConfigMap", s.Backup.CronJob+"-script")
 	script, _, _ := unstructured.NestedString(cm.Object, "data", "backup.sh")
 	assert.Equal(t, BackupScript(), script, "the CronJob runs the script the tests run")
+	restore, _, _ := unstructured.NestedString(cm.Object, "data", "restore.sh")
+	assert.Equal(t, RestoreScript(), restore, "the restore and drill Jobs run the script the tests run")
 }
 
 func TestImmichMetricsServiceAndServiceMonitor(t *testing.T) {

@@ -224,3 +224,14 @@ func BackupScript() string {
 	}
 	return s
 }
+
+// RestoreScript returns restore.sh, the script the restore and drill Jobs run (inspect,
+// restore and drill a dump; its interface is described at its top); tests run the same
+// file outside Kubernetes.
+func RestoreScript() string {
+	s, err := script("restore.sh")
+	if err != nil {
+		panic(err) // embedded at build time; a missing file is a build mistake
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package bundle
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
+	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
+)
+
+// The restore script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
+// real PostgreSQL 15 whose contrib has cube and earthdistance, as the restore and drill
+// Jobs run it. The database is Immich-like: foreign keys, and geodata built on
+// earthdistance the way Immich's geodata_places is (a generated earth column with a
+// GiST index, and an index on ll_to_earth), which a plain pg_restore cannot restore
+// (immich-app/immich#5630).
+
+// immichLikeSchema has the shapes that matter to a restore: foreign keys between
+// tables, uuid keys, earthdistance in a generated column and in an expression index.
+const immichLikeSchema = `
+create extension cube;
+create extension earthdistance;
+create table users (id uuid primary key default gen_random_uuid(), email text unique not null, name text not null);
+create table assets (id uuid primary key default gen_random_uuid(),
+	owner_id uuid not null references users(id) on delete cascade,
+	original_path text not null, taken timestamptz not null, latitude float8, longitude float8);
+create index idx_assets_earth on assets using gist (ll_to_earth(latitude, longitude));
+create table albums (id serial primary key, owner_id uuid not null references users(id) on delete cascade, name text not null);
+create table album_assets (album_id int not null references albums(id) on delete cascade,
+	asset_id uuid not null references assets(id) on delete cascade, primary key (album_id, asset_id));
+create table geodata_places (id int primary key, name varchar(200) not null,
+	latitude float8 not null, longitude float8 not null,
+	"earthCoord" earth generated always as (ll_to_earth(latitude, longitude)) stored);
+create index idx_geodata_places_gist_earthcoord on geodata_places using gist ("earthCoord");
+insert into users (email, name) select 'user' || g || '@example.test', 'User ' || g from generate_series(1, 25) g;
+insert into assets (owner_id, original_path, taken, latitude, longitude)
+	select (select id from users order by email offset g % 25 limit 1), '/photos/IMG_' || g || '.jpg',
+		timestamptz '2024-01-01' + g * interval '1 hour', (g % 170) - 85 + 0.25, (g % 350) - 175 + 0.5
+	from generate_series(1, 4000) g;
+insert into albums (owner_id, name) select (select id from users order by email offset g % 25 limit 1), 'Album ' || g from generate_series(1, 40) g;
+insert into album_assets select 1 + (row_number() over () - 1) % 40, id from (select id from assets order by original_path limit 3000) a;
+insert into geodata_places select g, 'Place ' || g, (g % 170) - 85, (g % 350) - 175 from generate_series(1, 3000) g;
+`
+
+var immichLikeTables = []string{"public.album_assets", "public.albums", "public.assets", "public.geodata_places", "public.users"}
+
+type restoreBed struct {
+	pg      *servers.Postgres
+	dir     string
+	backup  string // backup.sh
+	restore string // restore.sh
+}
+
+func newRestoreBed(t *testing.T) *restoreBed {
+	t.Helper()
+	for _, b := range []string{"pg_dump", "pg_restore", "psql", "sha256sum"} {
+		proc.RequireBinary(t, b)
+	}
+	pg := servers.PostgresT(t, servers.Options{}, "immich", dbPassword)
+	_, err := pg.Exec(context.Background(), immichLikeSchema)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	r := &restoreBed{pg: pg, dir: dir, backup: filepath.Join(dir, "backup.sh"), restore: filepath.Join(dir, "restore.sh")}
+	require.NoError(t, os.WriteFile(r.backup, []byte(BackupScript()), 0o755))
+	require.NoError(t, os.WriteFile(r.restore, []byte(RestoreScript()), 0o755))
+	return r
+}
+
+// env is the scripts' whole environment: nothing leaks in from the test's own.
+func (r *restoreBed) env(t *testing.T, overrides ...string) []string {
+	t.Helper()
+	env := []string{"PATH=" + r.pg.BinDir + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + r.dir, "TMPDIR=" + r.dir, "LC_ALL=C"}
+	return mergeEnv(append(env, r.pg.Env()...), overrides)
+}
+
+// result is one run of a script.
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+func (r *restoreBed) run(t *testing.T, env []string, script string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{script}, args...)...)
+	cmd.Env = env
+	cmd.Dir = r.dir
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
+	if err != nil {
+		var exitErr *exec.ExitError
+		require.ErrorAs(t, err, &exitErr, "run %s: %s%s", filepath.Base(script), res.stdout, res.stderr)
+		res.code = exitErr.ExitCode()
+	}
+	assert.NotContains(t, res.stdout+res.stderr, dbPassword, "the password never appears in the output")
+	return res
+}
+
+// dump writes a dump of the live database with backup.sh's dump step (pg_dump -Fc,
+// checked with pg_restore --list) and returns its path.
+func (r *restoreBed) dump(t *testing.T) string {
+	t.Helper()
+	work, err := os.MkdirTemp(r.dir, "dump-")
+	require.NoError(t, err)
+	res := r.run(t, r.env(t, "BACKUP_WORKDIR="+work), r.backup, "dump")
+	require.Equal(t, 0, res.code, res.stdout+res.stderr)
+	dumps, err := filepath.Glob(filepath.Join(work, "immich-*.pgdump"))
+	require.NoError(t, err)
+	require.Len(t, dumps, 1)
+	return dumps[0]
+}
+
+// psql runs SQL in database db (unaligned, tuples only).
+func (r *restoreBed) psql(t *testing.T, db, sql string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(r.pg.BinDir, "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql)
+	cmd.Env = r.env(t)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "psql -d %s: %s", db, out)
+	return strings.TrimRight(string(out), "\n")
+}
+
+// checksums is an md5 of every row of each table, in a fixed order: equal checksums
+// mean equal data, row for row. A missing table has no entry.
+func (r *restoreBed) checksums(t *testing.T, db string, tables []string) map[string]string {
+	t.Helper()
+	sums := map[string]string{}
+	for _, table := range tables {
+		if r.psql(t, db, "select to_regclass('"+table+"') is not null") != "t" {
+			continue
+		}
+		sums[table] = r.psql(t, db, "select count(*) || ' ' || md5(coalesce(string_agg(t::text, E'\\n' order by t::text), '')) from only "+table+" t")
+	}
+	return sums
+}
+
+func (r *restoreBed) databases(t *testing.T) []string {
+	t.Helper()
+	return strings.Split(r.psql(t, "postgres", "select datname from pg_database order by 1"), "\n")
+}
+
+// changeLiveData deletes rows, adds rows and drops a table: what a restore must undo.
+func (r *restoreBed) changeLiveData(t *testing.T) {
+	t.Helper()
+	r.psql(t, "immich", `delete from assets where original_path like '%7.jpg';
+		insert into users (email, name) values ('intruder@example.test', 'Intruder');
+		update geodata_places set name = 'Renamed' where id < 100;
+		drop table album_assets`)
+}
+
+var verifyLine = regexp.MustCompile(`(?m)^verify (\S+) dump=(\d+) restored=(\S+) (ok|differs|missing)$`)
+
+func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
+	r := newRestoreBed(t)
+	before := r.checksums(t, "immich", immichLikeTables)
+	require.Len(t, before, len(immichLikeTables))
+	dump := r.dump(t)
+
+	// A plain pg_restore of the same dump fails on the search_path pg_dump sets: the
+	// problem the script fixes (immich-app/immich#5630).
+	r.psql(t, "postgres", "create database plain")
+	plain := exec.Command(filepath.Join(r.pg.BinDir, "pg_restore"), "--no-owner", "--exit-on-error", "-d", "plain", dump)
+	plain.Env = r.env(t)
+	out, err := plain.CombinedOutput()
+	require.Error(t, err, "a plain pg_restore of an earthdistance database fails: %s", out)
+	assert.Contains(t, string(out), `type "earth" does not exist`)
+
+	r.changeLiveData(t)
+	require.NotEqual(t, before, r.checksums(t, "immich", immichLikeTables))
+
+	for _, jobs := range []string{"2", "1"} {
+		res := r.run(t, r.env(t, "RESTORE_JOBS="+jobs), r.restore, "restore", dump)
+		require.Equal(t, 0, res.code, "RESTORE_JOBS=%s\n%s%s", jobs, res.stdout, res.stderr)
+		t.Logf("restore.sh restore with RESTORE_JOBS=%s took %s:\n%s", jobs, res.took.Round(time.Millisecond), res.stdout)
+		assert.Equal(t, before, r.checksums(t, "immich", immichLikeTables), "every table equals the dump's, row for row")
+		assert.Contains(t, res.stdout, "--jobs "+jobs+" into immich")
+		verified := verifyLine.FindAllStringSubmatch(res.stdout, -1)
+		require.Len(t, verified, len(immichLikeTables))
+		for _, v := range verified {
+			assert.Equal(t, "ok", v[4], v[0])
+			assert.Equal(t, strings.Fields(before[v[1]])[0], v[2], "the dump's rows of %s, counted from the dump", v[1])
+		}
+		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+		assert.Equal(t, "verify: ok 5 tables", lines[len(lines)-1])
+		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ restore: `, lines[0], "progress lines carry a UTC time")
+		// the search_path fix is undone: no function of the database has settings of its own
+		assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_proc where proconfig is not null"))
+		// and the geodata works for a client with the default search_path
+		assert.Equal(t, "t", r.psql(t, "immich", "select earth_distance(ll_to_earth(0, 0), \"earthCoord\") > 0 from geodata_places where id = 10"))
+		r.changeLiveData(t)
+	}
+}
+
+func TestRestoreScriptInspect(t *testing.T) {
+	r := newRestoreBed(t)
+	dump := r.dump(t)
+	live := r.checksums(t, "immich", immichLikeTables)
+	version := r.psql(t, "immich", "show server_version")
+
+	res := r.run(t, r.env(t), r.restore, "inspect", dump)
+	require.Equal(t, 0, res.code, res.stdout+res.stderr)
+	want := []string{"server " + strings.Fields(version)[0], "extension cube available", "extension earthdistance available"}
+	for _, table := range immichLikeTables {
+		want = append(want, "table "+table+" "+strings.Fields(live[table])[0])
+	}
+	want = append(want, "inspect: ok")
+	assert.Equal(t, strings.Join(want, "\n")+"\n", res.stdout, "rows as count(*) of the live database counts them")
+	assert.Empty(t, res.stderr)
+	assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "inspect touches nothing")
+}
