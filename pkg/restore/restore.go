@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ var (
 	// ErrUnhealthy: the data is restored and Immich scaled up, but health found a problem.
 	ErrUnhealthy = errors.New("immich is not healthy after the restore")
 )
+
+// restoreTook is restore.sh's line with pg_restore's own time.
+var restoreTook = regexp.MustCompile(`restore: pg_restore done in (\d+)s`)
 
 // healthWait is how long the health step waits for Immich's targets to come up.
 const healthWait = 90 * time.Second
@@ -506,7 +510,11 @@ func (r *Restorer) restore(ctx context.Context, cj *batchv1.CronJob) (string, er
 		return "", fmt.Errorf("restore %s: the restore Job ended without its verification", st.Backup)
 	}
 	st.Checks = checks
-	return fmt.Sprintf("pg_restore --jobs %d done", st.Jobs), nil
+	took := ""
+	if m := restoreTook.FindStringSubmatch(out); m != nil {
+		took = " in " + m[1] + "s"
+	}
+	return fmt.Sprintf("pg_restore --jobs %d done%s", st.Jobs, took), nil
 }
 
 func (r *Restorer) verify() (string, error) {

@@ -36,7 +36,12 @@ type bed struct {
 
 var nonIdent = regexp.MustCompile(`[^a-z0-9]+`)
 
-func newBed(t *testing.T) *bed {
+func newBed(t testing.TB) *bed {
+	return newBedWith(t, seed.ImmichLikeSchema)
+}
+
+// newBedWith is newBed with the database made by schema.
+func newBedWith(t testing.TB, schema string) *bed {
 	t.Helper()
 	id := strings.Trim(nonIdent.ReplaceAllString(strings.ToLower(t.Name()), "_"), "_")
 	if len(id) > 30 {
@@ -51,7 +56,7 @@ func newBed(t *testing.T) *bed {
 		return doc + fmt.Sprintf("immich:\n  deployments: [%s-server, %s-ml]\n", prefix, prefix)
 	}})
 	db := seed.CreateDB(t, b.Monitoring.Postgres, dbName)
-	db.Psql(t, seed.ImmichLikeSchema)
+	db.Psql(t, schema)
 	ctx := context.Background()
 	deps := b.Cluster.Client.AppsV1().Deployments(testbed.ImmichNamespace)
 	for name, n := range replicas {
@@ -78,7 +83,7 @@ func newBed(t *testing.T) *bed {
 }
 
 // plugin runs the plugin in-process on the bed.
-func (b *bed) plugin(t *testing.T, timeout time.Duration, args ...string) plugintest.Result {
+func (b *bed) plugin(t testing.TB, timeout time.Duration, args ...string) plugintest.Result {
 	t.Helper()
 	r := plugintest.Runner{Timeout: timeout}.Run(t, append(b.base(), args...)...)
 	b.noSecret(t, r.All())
@@ -90,13 +95,13 @@ func (b *bed) base() []string {
 }
 
 // noSecret fails the test when out holds the database password.
-func (b *bed) noSecret(t *testing.T, out string) {
+func (b *bed) noSecret(t testing.TB, out string) {
 	t.Helper()
 	require.NotContains(t, out, b.DBPassword, "the database password was printed")
 }
 
 // backup runs a backup and returns the dump's name.
-func (b *bed) backup(t *testing.T) string {
+func (b *bed) backup(t testing.TB) string {
 	t.Helper()
 	before := b.dumps(t)
 	r := b.plugin(t, 3*time.Minute, "backup", "run", "--wait")
@@ -111,7 +116,7 @@ func (b *bed) backup(t *testing.T) string {
 }
 
 // dumps are the files in the test's NAS folder.
-func (b *bed) dumps(t *testing.T) map[string]bool {
+func (b *bed) dumps(t testing.TB) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
 	for _, n := range b.Dumps(t) {
@@ -122,7 +127,7 @@ func (b *bed) dumps(t *testing.T) map[string]bool {
 
 // upload puts a dump file on the NAS as name with a checksum: the right one, or the
 // checksum of sumOf when it is not "".
-func (b *bed) upload(t *testing.T, path, name, sumOf string) {
+func (b *bed) upload(t testing.TB, path, name, sumOf string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -135,7 +140,7 @@ func (b *bed) upload(t *testing.T, path, name, sumOf string) {
 }
 
 // requireRunning waits until Immich's Deployments run at their replicas.
-func (b *bed) requireRunning(t *testing.T) {
+func (b *bed) requireRunning(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -156,7 +161,7 @@ func (b *bed) requireRunning(t *testing.T) {
 
 // versions are the resourceVersions of everything a restore could change: Immich's
 // Deployments and every ConfigMap, Lease, Job and Secret of the backup namespace.
-func (b *bed) versions(t *testing.T) map[string]string {
+func (b *bed) versions(t testing.TB) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	c := b.Cluster.Client
@@ -190,7 +195,7 @@ func (b *bed) versions(t *testing.T) map[string]string {
 }
 
 // restorePoints are the restore points on the NAS.
-func (b *bed) restorePoints(t *testing.T) []string {
+func (b *bed) restorePoints(t testing.TB) []string {
 	t.Helper()
 	var out []string
 	for n := range b.dumps(t) {
