@@ -18,9 +18,14 @@
 #                     quoted as in a shell
 #   BACKUP_RETENTION  dumps of this database to keep on the NAS, 1 or more
 #   BACKUP_WORKDIR    where dump writes and upload reads (dump, upload, fetch)
+#   BACKUP_LABEL      optional, lower-case letters and digits: a labelled series of
+#                     dumps (the restore's restore points use "restorepoint")
 #
 # Writes <database>-<UTC timestamp>.pgdump and <that name>.sha256 (sha256sum format,
-# relative name). Every NAS operation is rsync alone (an rsync-only account, as Synology
+# relative name); with BACKUP_LABEL, <database>-<label>-<UTC timestamp>.pgdump, and
+# list, fetch and the retention act on that label's dumps only, while without it they
+# never see labelled dumps (a label is not a timestamp), so the two series never count
+# against or remove each other. Every NAS operation is rsync alone (an rsync-only account, as Synology
 # gives users without an admin shell, is enough): rsync writes each file under a hidden
 # temporary name and renames it when complete, and sends the dump before its checksum,
 # so the checksum marks a complete dump; list, fetch and the retention count only
@@ -46,14 +51,34 @@ require() {
     done
 }
 
-# Dump files are named after the database, so its name must be safe in a file
-# name and in a remote shell command.
+# Dump files are named after the database (and the label), so both must be safe in a
+# file name and in a remote shell command. Sets base, the dump names' prefix.
 check_database() {
     require PGDATABASE
     case "$PGDATABASE" in
     *[!A-Za-z0-9_.-]* | .*) fail "PGDATABASE may hold only letters, digits, _ . and - (and not start with .)" ;;
     esac
+    base=$PGDATABASE
+    label=${BACKUP_LABEL:-}
+    [ -n "$label" ] || return 0
+    case "$label" in
+    *[!a-z0-9]*) fail "BACKUP_LABEL may hold only lower-case letters and digits (a-z, 0-9), got '$label'" ;;
+    esac
+    base=$PGDATABASE-$label
 }
+
+# what names the dumps this run acts on, for messages.
+what() {
+    if [ -n "$label" ]; then
+        printf '%s dumps of %s' "$label" "$PGDATABASE"
+    else
+        printf 'dumps of %s' "$PGDATABASE"
+    fi
+}
+
+# ts is the pattern of a dump name's UTC timestamp.
+ts='[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z'
+
 
 # Refuses, in one line naming both versions, when pg_dump's major version is older
 # than the server's: pg_dump cannot dump a newer server (a newer pg_dump dumps older
@@ -84,8 +109,9 @@ dump() {
     command -v pg_dump >/dev/null || fail "pg_dump is not installed"
     check_versions
     # a retried dump starts clean
-    rm -f "$work/$PGDATABASE"-*.pgdump "$work/$PGDATABASE"-*.pgdump.sha256 "$work"/.*.partial
-    name="$PGDATABASE-$(date -u '+%Y%m%dT%H%M%SZ').pgdump"
+    # shellcheck disable=SC2086 # $ts is a pattern
+    rm -f "$work/$base"-$ts.pgdump "$work/$base"-$ts.pgdump.sha256 "$work"/.*.partial
+    name="$base-$(date -u '+%Y%m%dT%H%M%SZ').pgdump"
     partial="$work/.$name.partial"
     say "dumping database $PGDATABASE from ${PGHOST:-the local socket} port ${PGPORT:-5432}"
     if ! pg_dump --format=custom --no-password --file="$partial"; then
@@ -134,8 +160,8 @@ nas_rsync() {
     rsync --rsh="$rsh" "$@"
 }
 
-# nas_names prints the names of this database's dump files in the NAS folder (dumps
-# and checksums, complete or not), sorted. The names are checked against the dump
+# nas_names prints the names of this database's dump files (of the label, or without
+# one) in the NAS folder (dumps and checksums, complete or not), sorted. The names are checked against the dump
 # pattern, so they are safe as words and in filter rules.
 nas_names() {
     listing=$(nas_rsync --list-only --dirs "$remote:$dir/") || return 1
@@ -143,9 +169,9 @@ nas_names() {
     printf '%s\n' "$listing" | while read -r perms size day time name rest; do
         [ -z "$rest" ] || continue
         case "$perms" in -*) ;; *) continue ;; esac
+        # shellcheck disable=SC2254 # $ts is a pattern
         case "$name" in
-        "$PGDATABASE"-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.pgdump | \
-            "$PGDATABASE"-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z.pgdump.sha256)
+        "$base"-$ts.pgdump | "$base"-$ts.pgdump.sha256)
             printf '%s\n' "$name"
             ;;
         esac
@@ -171,7 +197,7 @@ ${n%.sha256}
 
 # stamp prints the UTC time in a dump's name as one number (YYYYMMDDHHMMSS).
 stamp() {
-    t=${1#"$PGDATABASE"-}
+    t=${1#"$base"-}
     t=${t%%Z*}
     printf '%s%s\n' "${t%T*}" "${t#*T}"
 }
@@ -195,9 +221,10 @@ nas_delete() {
 
 upload() {
     check_target
-    set -- "$work/$PGDATABASE"-*.pgdump
-    [ -e "$1" ] || fail "no dump of $PGDATABASE in $work; nothing uploaded"
-    [ $# -eq 1 ] || fail "$# dumps of $PGDATABASE in $work, expected one; nothing uploaded"
+    # shellcheck disable=SC2086 # $ts is a pattern
+    set -- "$work/$base"-$ts.pgdump
+    [ -e "$1" ] || fail "no $(what) in $work; nothing uploaded"
+    [ $# -eq 1 ] || fail "$# $(what) in $work, expected one; nothing uploaded"
     name=${1##*/}
     (cd "$work" && sha256sum -c "$name.sha256" >/dev/null) || fail "$name does not match its checksum; nothing uploaded"
 
@@ -265,7 +292,7 @@ fetch() {
     complete=$(complete_dumps "$names")
     if [ "$want" = latest ]; then
         set -- $complete
-        [ $# -gt 0 ] || fail "no complete dump of $PGDATABASE on the NAS"
+        [ $# -gt 0 ] || fail "no complete $(what) on the NAS"
         want=$1
     fi
     case "
@@ -273,7 +300,7 @@ $complete
 " in *"
 $want
 "*) ;;
-    *) fail "no complete dump $want of $PGDATABASE on the NAS (backup.sh list shows them)" ;;
+    *) fail "no complete dump $want among the $(what) on the NAS (backup.sh list shows them)" ;;
     esac
     nas_rsync --times -- "$remote:$dir/$want" "$remote:$dir/$want.sha256" "$work/" ||
         fail "rsync from $remote failed"

@@ -454,3 +454,88 @@ func TestBackupScriptUploadShowsNoPartialDump(t *testing.T) {
 	t.Logf("hidden names seen during the upload: %d (rsync's temporary files)", len(seen))
 	assert.Equal(t, []string{name, name + ".sha256"}, b.nasFiles(t))
 }
+
+// Restore points (BACKUP_LABEL=restorepoint) are a series of their own: a labelled
+// upload neither counts against nor removes plain dumps, a plain one never touches
+// labelled dumps, and list and fetch see only their own series.
+func TestBackupScriptLabelledDumps(t *testing.T) {
+	b := newBackupBed(t)
+	plain := []string{"immich-20250101T000000Z.pgdump", "immich-20250102T000000Z.pgdump", "immich-20250103T000000Z.pgdump"}
+	oldPoint := "immich-restorepoint-20250101T000000Z.pgdump"
+	for _, n := range append(append([]string{}, plain...), oldPoint) {
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("old dump"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".sha256"), []byte("sum"), 0o644))
+	}
+	halfPoint := "immich-restorepoint-20241231T000000Z.pgdump" // an upload that never completed
+	require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, halfPoint), []byte("half"), 0o644))
+	labelled := b.env(t, "BACKUP_LABEL=restorepoint")
+	pointName := regexp.MustCompile(`^immich-restorepoint-\d{8}T\d{6}Z\.pgdump$`)
+
+	out, code := b.run(t, mergeEnv(labelled, []string{"BACKUP_RETENTION=1"}))
+	require.Equal(t, 0, code, out)
+	var point string
+	for _, f := range b.nasFiles(t) {
+		if pointName.MatchString(f) {
+			point = f
+		}
+	}
+	require.NotEmpty(t, point, "the restore point is named <db>-<label>-<time>: %v", b.nasFiles(t))
+	assert.NotEqual(t, oldPoint, point)
+	assert.NoFileExists(t, filepath.Join(b.nas.Path, oldPoint), "retention 1 of the label removes its older dump")
+	assert.NoFileExists(t, filepath.Join(b.nas.Path, halfPoint))
+	for _, n := range plain {
+		assert.FileExists(t, filepath.Join(b.nas.Path, n), "a labelled retention never removes plain dumps")
+	}
+
+	out, code = b.run(t, labelled, "list")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, point+"\n", out, "list with a label: its dumps only")
+	out, code = b.run(t, b.env(t), "list")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, plain[2]+"\n"+plain[1]+"\n"+plain[0]+"\n", out, "list without a label: plain dumps only")
+
+	// a plain backup with retention 2 keeps 2 plain dumps, whatever the labelled ones
+	out, code = b.run(t, b.env(t, "BACKUP_RETENTION=2"))
+	require.Equal(t, 0, code, out)
+	assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[0]))
+	assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[1]))
+	assert.FileExists(t, filepath.Join(b.nas.Path, point), "a plain retention never removes labelled dumps")
+	assert.FileExists(t, filepath.Join(b.nas.Path, point+".sha256"))
+	assert.FileExists(t, filepath.Join(b.nas.Path, plain[2]))
+
+	work := filepath.Join(b.dir, "fetched")
+	require.NoError(t, os.MkdirAll(work, 0o755))
+	out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + work}), "fetch", "latest")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, filepath.Join(work, point)+"\n", out, "fetch latest with a label: the newest restore point")
+	out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", point)
+	assert.NotEqual(t, 0, code, out)
+	assert.Contains(t, out, "no complete dump "+point, "fetch without a label does not see restore points")
+	out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", "latest")
+	require.Equal(t, 0, code, out)
+	assert.Regexp(t, `/immich-\d{8}T\d{6}Z\.pgdump\n$`, out, "fetch latest without a label: the newest plain dump")
+
+	// dump and upload (the CronJob's two containers) each keep to their series in a
+	// shared folder
+	shared := filepath.Join(b.dir, "shared")
+	require.NoError(t, os.MkdirAll(shared, 0o755))
+	for _, env := range [][]string{labelled, b.env(t)} {
+		out, code = b.run(t, mergeEnv(env, []string{"BACKUP_WORKDIR=" + shared}), "dump")
+		require.Equal(t, 0, code, out)
+	}
+	before := len(b.nasFiles(t))
+	out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + shared, "BACKUP_RETENTION=5"}), "upload")
+	require.Equal(t, 0, code, out)
+	assert.Regexp(t, `uploaded immich-restorepoint-\d{8}T\d{6}Z\.pgdump and`, out)
+	assert.Len(t, b.nasFiles(t), before+2, "the labelled dump and its checksum only")
+
+	for _, bad := range []string{"Restore", "restore-point", "a b", "x/y", "point*"} {
+		t.Run("label "+bad, func(t *testing.T) {
+			before := b.nasFiles(t)
+			out, code := b.run(t, b.env(t, "BACKUP_LABEL="+bad))
+			assert.NotEqual(t, 0, code, out)
+			assert.Contains(t, out, "BACKUP_LABEL may hold only lower-case letters and digits")
+			assert.Equal(t, before, b.nasFiles(t), "nothing uploaded or removed")
+		})
+	}
+}
