@@ -43,8 +43,10 @@
 # table missing or with other rows than the dump's (named on stderr); 130/143 stopped
 # by SIGINT/SIGTERM (pg_restore is stopped too).
 #
-# restore: (1) creates the dump's extensions first, each in the schema the dump names
-# (CREATE SCHEMA/EXTENSION IF NOT EXISTS); (2) applies the search_path fix below;
+# restore: (0) empties the database (clear_database: --clean alone leaves what the
+# dump does not have, and fails on what depends on it); (1) creates the dump's
+# extensions first, each in the schema the dump names (CREATE SCHEMA/EXTENSION IF NOT
+# EXISTS); (2) applies the search_path fix below;
 # (3) runs pg_restore --clean --if-exists --no-owner --exit-on-error --jobs
 # $RESTORE_JOBS with a -L list that leaves out the extensions (and their comments and
 # schemas) created in step 1, so --clean never drops them; (4) verifies: every table
@@ -312,8 +314,48 @@ verify() {
     [ ! -s "$tmp/bad" ] || fail 7 "the restored data differs from the dump: $(cat "$tmp/bad")"
 }
 
+# clear_database empties $target before a restore into the live database: --clean drops
+# only the objects the dump has, so a table made since the dump would stay, and so would
+# whatever depends on the dump's objects from outside it (a foreign key to one of its
+# tables stops the drops: cannot drop constraint ... because other objects depend on
+# it). Every schema but the system ones is dropped with all it holds, extensions
+# included (create_extensions makes the dump's again), and public is made again as it
+# was: its owner, its privileges and its comment. The restore point taken before holds
+# what is dropped here.
+clear_database() {
+    q "$target" -f - >/dev/null 2>"$tmp/err" <<'SQL' || fail 6 "cannot clear $target before the restore: $(head -n 3 "$tmp/err")"
+DO $clear$
+DECLARE
+    s record;
+    g record;
+    owner regrole;
+    acl aclitem[];
+    note text;
+BEGIN
+    SELECT nspowner::regrole, nspacl, obj_description(oid, 'pg_namespace')
+        INTO owner, acl, note FROM pg_namespace WHERE nspname = 'public';
+    FOR s IN SELECT nspname FROM pg_namespace
+        WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', s.nspname);
+    END LOOP;
+    EXECUTE format('CREATE SCHEMA public AUTHORIZATION %s', coalesce(owner::text, 'CURRENT_USER'));
+    FOR g IN SELECT * FROM aclexplode(acl) WHERE owner IS NULL OR grantee <> owner LOOP
+        EXECUTE format('GRANT %s ON SCHEMA public TO %s', g.privilege_type,
+            CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE g.grantee::regrole::text END);
+    END LOOP;
+    IF note IS NOT NULL THEN
+        EXECUTE format('COMMENT ON SCHEMA public IS %L', note);
+    END IF;
+END
+$clear$;
+SQL
+    say "cleared $target: its schemas dropped, public made again with its owner and privileges"
+}
+
 restore_into() {
     target=$1
+    [ "$target" != "$PGDATABASE" ] || clear_database
     create_extensions
     fix_search_path
     run_pg_restore

@@ -205,6 +205,29 @@ func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
 	}
 }
 
+// What the live database has and the dump has not goes: a table made since the dump that
+// references one of the dump's tables (which stopped --clean's drops), a schema of its
+// own, an extension the dump lacks. public keeps its owner, privileges and comment.
+func TestRestoreScriptLeavesOnlyTheDump(t *testing.T) {
+	r := newRestoreBed(t)
+	before := r.checksums(t, "immich", immichLikeTables)
+	dump := r.dump(t)
+	publicACL := r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'")
+	r.psql(t, "immich", `create table asset_faces (id serial primary key, asset_id uuid references assets(id));
+		insert into asset_faces (asset_id) select id from assets limit 10;
+		create schema vectors; create table vectors.embeddings (id int);
+		create extension pg_trgm`)
+
+	res := r.run(t, r.env(t, "RESTORE_JOBS=2"), r.restore, "restore", dump)
+	require.Equal(t, 0, res.code, res.stdout+res.stderr)
+	assert.Contains(t, res.stdout, "cleared immich")
+	assert.Equal(t, before, r.checksums(t, "immich", immichLikeTables))
+	assert.Equal(t, "f", r.psql(t, "immich", "select to_regclass('public.asset_faces') is not null"), "a table the dump lacks is gone")
+	assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_namespace where nspname = 'vectors'"))
+	assert.Equal(t, "cube,earthdistance,plpgsql", r.psql(t, "immich", "select string_agg(extname, ',' order by extname) from pg_extension"))
+	assert.Equal(t, publicACL, r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'"))
+}
+
 func TestRestoreScriptInspect(t *testing.T) {
 	r := newRestoreBed(t)
 	dump := r.dump(t)
