@@ -97,7 +97,7 @@ connection error, 124 timed out, 130 interrupted (SIGINT), 143 terminated
 		rulescmd.NewCmdRules(f, streams),
 		installcmd.NewCmdInstall(f, streams),
 		uninstallcmd.NewCmdUninstall(f, streams),
-		runbookcmd.NewCmdRunbook(streams),
+		runbookcmd.NewCmdRunbook(f, streams, NewRootCmd),
 	)
 	cmdutil.Wire(root)
 	return root

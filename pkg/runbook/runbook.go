@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -19,15 +20,26 @@ type Runbook struct {
 	Name string `json:"name"`
 	// Title is the runbook's first heading.
 	Title string `json:"title"`
+	// Alert is the alert it is for (empty for a procedure).
+	Alert string `json:"alert,omitempty"`
+	// Severity is the alert's severity.
+	Severity string `json:"severity,omitempty"`
 }
 
 // NotFoundError is returned by Show for a name no runbook has.
 type NotFoundError struct {
-	Name  string
+	// Name is the name asked for.
+	Name string
+	// Known are every runbook's names.
 	Known []string
+	// Nearest are the known names closest to Name (empty when none is close).
+	Nearest []string
 }
 
 func (e *NotFoundError) Error() string {
+	if len(e.Nearest) > 0 {
+		return fmt.Sprintf("no runbook named %q: did you mean %s? (kubectl picluster runbook list shows them all)", e.Name, strings.Join(e.Nearest, " or "))
+	}
 	return fmt.Sprintf("no runbook named %q (known: %s)", e.Name, strings.Join(e.Known, ", "))
 }
 
@@ -43,7 +55,12 @@ func List() ([]Runbook, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read runbook %s: %w", f, err)
 		}
-		out = append(out, Runbook{Name: strings.TrimSuffix(path.Base(f), ".md"), Title: title(string(text))})
+		name := strings.TrimSuffix(path.Base(f), ".md")
+		d, err := Parse(name, string(text))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Runbook{Name: name, Title: d.Title, Alert: d.Front.Alert, Severity: d.Front.Severity})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -59,21 +76,102 @@ func Names() []string {
 	return names
 }
 
-// Show returns a runbook's Markdown. The name is an alert name or "restore"; case
-// does not matter and a trailing ".md" is accepted, so a runbook_url's last path
-// element works too. An unknown name is a *NotFoundError.
-func Show(name string) (string, error) {
-	want := strings.TrimSuffix(strings.TrimSpace(name), ".md")
-	for _, n := range Names() {
-		if strings.EqualFold(n, want) {
-			b, err := fs.ReadFile(runbooks.FS, n+".md")
-			if err != nil {
-				return "", fmt.Errorf("read runbook %s: %w", n, err)
-			}
-			return string(b), nil
+// Resolve returns the runbook name that name means: an alert name or "restore",
+// in any case, with or without ".md", or a runbook_url of the bundle
+// (<runbooks.baseURL>/<Alert>.md: its last path element names the runbook, so
+// any base URL resolves). An unknown name is a *NotFoundError with the nearest names.
+func Resolve(name string) (string, error) {
+	want := strings.TrimSpace(name)
+	if strings.Contains(want, "://") {
+		if u, err := url.Parse(want); err == nil {
+			want = path.Base(u.Path)
 		}
 	}
-	return "", &NotFoundError{Name: name, Known: Names()}
+	want = strings.TrimSuffix(want, ".md")
+	known := Names()
+	for _, n := range known {
+		if strings.EqualFold(n, want) {
+			return n, nil
+		}
+	}
+	return "", &NotFoundError{Name: name, Known: known, Nearest: nearest(want, known)}
+}
+
+// Show returns a runbook's Markdown, as Resolve finds it.
+func Show(name string) (string, error) {
+	n, err := Resolve(name)
+	if err != nil {
+		return "", err
+	}
+	b, err := fs.ReadFile(runbooks.FS, n+".md")
+	if err != nil {
+		return "", fmt.Errorf("read runbook %s: %w", n, err)
+	}
+	return string(b), nil
+}
+
+// Load returns a runbook parsed, as Resolve finds it.
+func Load(name string) (*Doc, error) {
+	n, err := Resolve(name)
+	if err != nil {
+		return nil, err
+	}
+	text, err := Show(n)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(n, text)
+}
+
+// nearest returns the known names within a small edit distance of name
+// (case-insensitive), closest first; a name that contains or is contained in
+// a known one counts as close.
+func nearest(name string, known []string) []string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cands []cand
+	lower := strings.ToLower(name)
+	for _, k := range known {
+		kl := strings.ToLower(k)
+		d := levenshtein(lower, kl)
+		if lower != "" && (strings.Contains(kl, lower) || strings.Contains(lower, kl)) {
+			d = min(d, 1)
+		}
+		if d <= max(2, len(k)/4) {
+			cands = append(cands, cand{k, d})
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].d < cands[j].d })
+	var out []string
+	for i, c := range cands {
+		if i == 3 {
+			break
+		}
+		out = append(out, c.name)
+	}
+	return out
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // Sections returns the level-two headings of a runbook, in order.
@@ -86,14 +184,4 @@ func Sections(markdown string) []string {
 		}
 	}
 	return out
-}
-
-func title(markdown string) string {
-	sc := bufio.NewScanner(strings.NewReader(markdown))
-	for sc.Scan() {
-		if h, ok := strings.CutPrefix(sc.Text(), "# "); ok {
-			return strings.TrimSpace(h)
-		}
-	}
-	return ""
 }

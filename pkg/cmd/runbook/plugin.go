@@ -1,0 +1,89 @@
+package runbook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+)
+
+// NewRoot builds a fresh root command of the plugin; the runner runs every
+// picluster step through one of its own, so no state is shared between steps.
+type NewRoot func(streams genericiooptions.IOStreams) *cobra.Command
+
+// plugin runs picluster steps in-process through a fresh root command, with
+// the global flags (kubeconfig, context, --config, ...) the runbook run got.
+type plugin struct {
+	newRoot NewRoot
+	global  []string
+	in      io.Reader
+}
+
+// globalFlags returns the root's persistent flags that were set, as arguments.
+func globalFlags(root *cobra.Command) []string {
+	var out []string
+	// VisitAll and Changed: a subcommand parses the root's persistent flags
+	// in its own flag set, so the root's set never records them as visited.
+	root.PersistentFlags().VisitAll(func(f *pflag.Flag) {
+		if !f.Changed {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				out = append(out, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		out = append(out, "--"+f.Name+"="+f.Value.String())
+	})
+	return out
+}
+
+// Check finds the command args name in a fresh command tree and parses its
+// flags and arguments, without running it.
+func (p *plugin) Check(args []string) error {
+	root := p.newRoot(genericiooptions.NewTestIOStreamsDiscard())
+	c, rest, err := root.Find(args)
+	if err != nil {
+		return fmt.Errorf("no such command: %w", err)
+	}
+	if c == root || c.HasAvailableSubCommands() {
+		return fmt.Errorf("%q names no command of the plugin", strings.Join(args, " "))
+	}
+	if c.Parent() != nil && c.Parent().Name() == "runbook" && c.Name() == "run" {
+		return errors.New("a runbook does not run runbooks")
+	}
+	if err := c.ParseFlags(rest); err != nil {
+		return fmt.Errorf("%s: %w", c.CommandPath(), err)
+	}
+	if err := c.ValidateArgs(c.Flags().Args()); err != nil {
+		return fmt.Errorf("%s: %w", c.CommandPath(), err)
+	}
+	return nil
+}
+
+// Run runs the command with its output and errors to out.
+func (p *plugin) Run(ctx context.Context, args []string, out io.Writer) error {
+	w := &lockedWriter{w: out}
+	root := p.newRoot(genericiooptions.IOStreams{In: p.in, Out: w, ErrOut: w})
+	root.SetArgs(append(append([]string{}, p.global...), args...))
+	return root.ExecuteContext(ctx)
+}
+
+// lockedWriter lets a command write from several goroutines (logs it follows).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
