@@ -49,7 +49,7 @@ type Result struct {
 	Message string
 	// Hint says what to do about a warning or failure.
 	Hint string
-	// Runbook names the runbook to read (`kubectl picluster runbook show NAME`).
+	// Runbook names the runbook to run (`kubectl picluster runbook run NAME`).
 	Runbook string
 	// Err is the error that kept the check from looking (a connection failure, a
 	// timeout); it decides the exit code and is never printed beyond Message.

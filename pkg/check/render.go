@@ -63,7 +63,7 @@ func (r *Report) WriteText(w io.Writer, o TextOptions) error {
 				fmt.Fprintf(&b, "    %*s  hint: %s\n", width, "", indentRest(output.Escape(c.Hint), 12+width))
 			}
 			if c.Runbook != "" {
-				fmt.Fprintf(&b, "    %*s  runbook: kubectl picluster runbook show %s\n", width, "", c.Runbook)
+				fmt.Fprintf(&b, "    %*s  runbook: kubectl picluster runbook run %s\n", width, "", c.Runbook)
 			}
 		}
 	}

@@ -53,6 +53,9 @@ func Plain(d *Doc, markdown string, data Data) string {
 		stepAt[s.Line] = true
 	}
 	for i := 0; i < len(lines); i++ {
+		if stepAt[i+1] {
+			lines[i] = fillForShow(lines[i], data) // the info string's title and problem
+		}
 		b.WriteString(lines[i])
 		if i < len(lines)-1 {
 			b.WriteString("\n")

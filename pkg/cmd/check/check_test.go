@@ -297,7 +297,7 @@ func TestFaults(t *testing.T) {
 			assert.Equal(t, tc.code, textCode)
 			assert.Contains(t, text, "hint: "+hint)
 			if runbook != "" {
-				assert.Contains(t, text, "runbook: kubectl picluster runbook show "+runbook)
+				assert.Contains(t, text, "runbook: kubectl picluster runbook run "+runbook)
 			}
 		})
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/picluster/kubectl-picluster/pkg/runbook"
 )
 
 // NewRoot builds a fresh root command of the plugin; the runner runs every
@@ -53,8 +55,11 @@ func (p *plugin) Check(args []string) error {
 	if err != nil {
 		return fmt.Errorf("no such command: %w", err)
 	}
-	if c == root || c.HasAvailableSubCommands() {
-		return fmt.Errorf("%q names no command of the plugin", strings.Join(args, " "))
+	if c == root {
+		return fmt.Errorf("unknown command %q: no such command of the plugin", args[0])
+	}
+	if c.HasAvailableSubCommands() {
+		return fmt.Errorf("%q is a command group, not a command", strings.Join(args, " "))
 	}
 	if c.Parent() != nil && c.Parent().Name() == "runbook" && c.Name() == "run" {
 		return errors.New("a runbook does not run runbooks")
@@ -86,4 +91,10 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// StepPlugin returns the runner of picluster steps over newRoot, without
+// global flags: what `runbook run` uses, for checking runbooks in tests.
+func StepPlugin(newRoot NewRoot, in io.Reader) runbook.Plugin {
+	return &plugin{newRoot: newRoot, in: in}
 }
