@@ -1,5 +1,52 @@
-// Package runbook lists and shows the runbooks shipped inside the plugin: one per
-// alert of the bundle (the target of its runbook_url) and the restore runbook.
+// Package runbook lists, shows and runs the runbooks shipped inside the plugin:
+// one per alert of the bundle (the target of its runbook_url) and the restore
+// runbook.
+//
+// A runbook is Markdown: front matter (alert, severity, components, and labels:
+// the defaults of the labels its steps use, templates over the settings), a
+// title, then the sections Meaning, Impact, Diagnosis and Mitigation. It reads
+// as plain documentation; its executable steps are fenced blocks whose info
+// string names the kind and its attributes:
+//
+//	```promql title="jobs in progress now" problem="> 500"
+//	sum(immich_queues_thumbnail_generation_active{namespace="{{ .Labels.namespace }}"})
+//	```
+//	```picluster title="backup status"
+//	kubectl picluster backup status
+//	```
+//	```kubectl title="last log lines"
+//	kubectl -n {{ .Labels.namespace }} logs deployment/immich-server --tail 40
+//	```
+//	```kubectl mutating title="restart the server"
+//	kubectl -n {{ .Labels.namespace }} rollout restart deployment/immich-server
+//	```
+//
+// Kinds: picluster (one `kubectl picluster ...` command, run in-process through
+// a fresh root command with the same global flags; exit 1 of the command means
+// the problem is still present), kubectl (one `kubectl ...` command, run
+// in-process through the same kubeconfig, so kubectl need not be installed:
+// the read verbs get and logs with a subset of their flags, and the mutation
+// `rollout restart`), promql (one instant query through the plugin's Prometheus
+// client). Attributes: title="..." (what the step finds out), problem="COND"
+// on promql (a sample whose value meets "> N", ">= N", "< N", "<= N", "== N" or
+// "!= N", or "any" sample, or "none", means the problem is present), mutating
+// (the step changes something: asked first showing the exact command, skipped
+// with --read-only, run with --yes; only in Mitigation). A command is one line
+// (a trailing backslash continues it) without pipes, redirections or
+// substitutions. Any other fenced block (```sh) is shown, never run.
+//
+// Block contents and attributes are text/template templates over Data:
+// {{ .Labels.x }} (the runbook's default labels, overridden by the firing
+// alert's, overridden by --alert-labels) and {{ .Settings... }}, with the
+// functions selector (a label map as k=v,k2=v2) and slowRequestThreshold. A
+// step that needs a label nobody gave is skipped with a hint, not failed.
+//
+// Run checks every step before the first runs (a bad step is a runbook error,
+// exit 2); then the report's exit code is 2 when a step errored, 1 when a step
+// found the problem still present, else 0.
+//
+// Names: an alert name in any case, with or without .md, or a runbook_url
+// (<runbooks.baseURL>/<Alert>.md: the last path element names the runbook).
 package runbook
 
 import (
