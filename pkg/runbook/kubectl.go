@@ -164,7 +164,10 @@ func (k *Kube) get(c *KubectlCommand, ns string, out io.Writer) error {
 	if human {
 		b = b.TransformRequests(asTable)
 	}
-	infos, err := b.Do().Infos()
+	res := b.Do()
+	single := false
+	res.IntoSingleItemImplied(&single)
+	infos, err := res.Infos()
 	if err != nil {
 		return fmt.Errorf("kubectl get %s: %w", strings.Join(c.Args, " "), err)
 	}
@@ -184,10 +187,11 @@ func (k *Kube) get(c *KubectlCommand, ns string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("kubectl get: -o %s: %w", c.Output, err)
 		}
+		jp.AllowMissingKeys(true) // kubectl's --allow-missing-template-keys default
 		printer = jp
 	}
 	var obj runtime.Object
-	if len(infos) == 1 && c.Output != "name" {
+	if single && len(infos) == 1 && c.Output != "name" {
 		obj = infos[0].Object
 	} else {
 		list := &unstructured.UnstructuredList{Object: map[string]any{"apiVersion": "v1", "kind": "List"}}

@@ -311,7 +311,7 @@ func (r *Runner) runStep(ctx context.Context, p prepared, res *StepResult) {
 	switch code := exitcode.Code(err); {
 	case err == nil:
 		res.Status = StatusOK
-	case code == exitcode.Failure:
+	case code == exitcode.Failure && p.step.Kind == KindPicluster:
 		res.Status, res.Reason = StatusProblem, err.Error()
 	default:
 		res.Status, res.Reason = StatusError, fmt.Sprintf("exit %d: %v", code, err)

@@ -180,7 +180,8 @@ scrape_configs:
 	assert.NotEmpty(t, d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"], "the restart happened")
 	silence := stepByTitle(t, rep, "silence the alert for 6 hours")
 	assert.Equal(t, runbook.StatusOK, silence.Status, silence.Reason)
-	id := strings.TrimSpace(silence.Output)
+	lines := strings.Split(strings.TrimSpace(silence.Output), "\n")
+	id := lines[len(lines)-1] // silence add prints the ID last (a warning may come first)
 	t.Cleanup(func() { plugintest.Run(t, "--kubeconfig", bed.Kubeconfig, "--config", config, "silence", "expire", id) })
 	found := false
 	for _, s := range amtest.Silences(t, amURL) {
