@@ -305,7 +305,14 @@ func (k *Kube) logPods(ctx context.Context, c *KubectlCommand, ns string) ([]cor
 		return nil, fmt.Errorf("list pods in %s with %s: %w", ns, sel, err)
 	}
 	pods := list.Items
-	sort.Slice(pods, func(i, j int) bool { return pods[j].CreationTimestamp.Before(&pods[i].CreationTimestamp) })
+	// running pods first (a rollout's new pod may not have started yet), then the newest
+	sort.SliceStable(pods, func(i, j int) bool {
+		ri, rj := pods[i].Status.Phase == corev1.PodRunning, pods[j].Status.Phase == corev1.PodRunning
+		if ri != rj {
+			return ri
+		}
+		return pods[j].CreationTimestamp.Before(&pods[i].CreationTimestamp)
+	})
 	if len(pods) == 0 {
 		return nil, fmt.Errorf("no pod in %s matches %s", ns, sel)
 	}

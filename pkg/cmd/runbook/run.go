@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -36,10 +37,15 @@ type RunOptions struct {
 	f       *factory.Factory
 	streams genericiooptions.IOStreams
 	newRoot NewRoot
+	stdin   io.Reader // the unbuffered stdin, to tell a terminal
 }
 
 func newCmdRun(f *factory.Factory, streams genericiooptions.IOStreams, newRoot NewRoot) *cobra.Command {
-	o := &RunOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text), f: f, streams: streams, newRoot: newRoot}
+	// one buffered reader for every answer (and the steps' own questions): a
+	// reader per question would swallow the answers piped after the first
+	stdin := streams.In
+	streams.In = bufio.NewReader(streams.In)
+	o := &RunOptions{PrintFlags: cmdutil.NewPrintFlags(output.Text), f: f, streams: streams, newRoot: newRoot, stdin: stdin}
 	cmd := &cobra.Command{
 		Use:   "run [NAME|URL] [--read-only] [--yes] [--alert-labels k=v,...] [-o text|json]",
 		Short: "Run a runbook's diagnosis against the live cluster, then offer its mitigations",
@@ -292,7 +298,7 @@ func (o *RunOptions) choose(ctx context.Context) (*candidate, error) {
 		}
 		return output.PrintTable(w, []string{"#", "RUNBOOK", "FIRING SINCE", "LABELS"}, rows)
 	}
-	if !isTerminal(o.streams.In) {
+	if !isTerminal(o.stdin) {
 		if err := o.PrintFlags.Print(o.streams.Out, cands, printList); err != nil {
 			return nil, err
 		}

@@ -190,6 +190,17 @@ scrape_configs:
 		}
 	}
 	assert.True(t, found, "the silence %q is in Alertmanager", id)
+
+	// Asked: yes to the restart, no to the silence.
+	rvBefore := rv()
+	r = plugintest.Runner{Stdin: "y\nn\n"}.Run(t, append(args, "-o", "json")...)
+	assert.Equal(t, 1, r.Code, "%s\n%s", r.Stdout, r.Stderr)
+	assert.Contains(t, r.Stderr, "Run `kubectl -n "+ns+" rollout restart deployment/immich-server`? [y/N] ")
+	rep = decodeReport(t, r.Stdout)
+	assert.Equal(t, runbook.StatusOK, stepByTitle(t, rep, "restart the Immich server").Status)
+	assert.Equal(t, runbook.StatusDeclined, stepByTitle(t, rep, "silence the alert for 6 hours").Status)
+	assert.NotEqual(t, rvBefore, rv(), "the confirmed restart happened")
+	assert.Len(t, amtest.Silences(t, amURL), silences+1, "the declined silence was not added")
 }
 
 // TestRunBackupRunbooksOnTheBed: a backup Job that really failed (a wrong
@@ -249,7 +260,27 @@ func TestRunBackupRunbooksOnTheBed(t *testing.T) {
 	assert.Equal(t, runbook.StatusSkipped, run.Status)
 	assert.Equal(t, before, state(), "--read-only: no Job made, nothing changed")
 
-	// Without a name: the runbooks of the alerts firing in the real Alertmanager.
+	// BackupStale on the same failure: the status says the last Job failed, the
+	// CronJob and its Jobs are read, the NAS is listed for real (it is empty).
+	r = plugintest.Runner{Timeout: 3 * time.Minute}.Run(t, append(base, "runbook", "run", "BackupStale", "--read-only", "-o", "json")...)
+	assert.Equal(t, 1, r.Code, r.Stderr)
+	rep = decodeReport(t, r.Stdout)
+	assert.Equal(t, runbook.StatusProblem, stepByTitle(t, rep, "backup status").Status)
+	cronjob := stepByTitle(t, rep, "the backup CronJob")
+	assert.Equal(t, runbook.StatusOK, cronjob.Status, cronjob.Reason)
+	assert.Contains(t, cronjob.Output, b.Settings.Backup.CronJob)
+	list := stepByTitle(t, rep, "dumps on the NAS")
+	assert.Equal(t, runbook.StatusOK, list.Status, list.Reason)
+	assert.Equal(t, runbook.StatusSkipped, stepByTitle(t, rep, "reinstall the backup component").Status)
+	assert.Equal(t, before["cronjob"], state()["cronjob"], "--read-only: the CronJob is unchanged")
+
+	// Without a name and one alert with a runbook firing: that runbook runs.
+	r = plugintest.Run(t, append(base, "runbook", "run", "--read-only")...)
+	assert.Equal(t, 1, r.Code, r.Stderr)
+	assert.Contains(t, r.Stderr, "Firing: BackupJobFailed")
+	assert.Contains(t, r.Stdout, "password authentication failed")
+
+	// Without a name and several: the runbooks of the alerts firing in the real Alertmanager.
 	amtest.PostAlerts(t, amURL, firing[1])
 	r = plugintest.Run(t, append(base, "runbook", "run")...)
 	assert.Equal(t, 2, r.Code, "several firing: stdin is no terminal, so the list and exit 2\n%s\n%s", r.Stdout, r.Stderr)

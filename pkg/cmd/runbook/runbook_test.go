@@ -27,23 +27,30 @@ func TestRunbookCommands(t *testing.T) {
 		args   []string
 		code   int
 		outHas []string
+		errHas string
 	}{
-		"list":              {args: []string{"list"}, outHas: append([]string{"NAME", "TITLE"}, names...)},
-		"show an alert":     {args: []string{"show", "ImmichServerDown"}, outHas: []string{"## Meaning", "## Mitigation"}},
-		"show ignores case": {args: []string{"show", "immichserverdown.md"}, outHas: []string{"## Meaning"}},
-		"show restore":      {args: []string{"show", "restore"}, outHas: []string{"pg_restore"}},
-		"unknown runbook":   {args: []string{"show", "NoSuchAlert"}, code: exitcode.Usage},
-		"show needs a name": {args: []string{"show"}, code: exitcode.Usage},
-		"bad output format": {args: []string{"list", "-o", "xml"}, code: exitcode.Usage},
-		"unknown verb":      {args: []string{"edit"}, code: exitcode.Usage},
+		"list":                 {args: []string{"list"}, outHas: append([]string{"NAME", "TITLE"}, names...)},
+		"show an alert":        {args: []string{"show", "ImmichServerDown"}, outHas: []string{"## Meaning", "## Mitigation"}},
+		"show ignores case":    {args: []string{"show", "immichserverdown.md"}, outHas: []string{"## Meaning"}},
+		"show restore":         {args: []string{"show", "restore"}, outHas: []string{"pg_restore"}},
+		"unknown runbook":      {args: []string{"show", "NoSuchAlert"}, code: exitcode.Usage},
+		"nearest name":         {args: []string{"show", "BackupStal"}, code: exitcode.Usage, errHas: "did you mean BackupStale?"},
+		"runbook_url":          {args: []string{"show", "https://github.com/picluster/kubectl-picluster/blob/main/runbooks/BackupStale.md"}, outHas: []string{"# BackupStale", "kubectl picluster backup status -o wide"}},
+		"filled from settings": {args: []string{"show", "ImmichServerDown"}, outHas: []string{"kubectl -n immich get pods -l app.kubernetes.io/instance=immich,app.kubernetes.io/name=server"}},
+		"run unknown":          {args: []string{"run", "BackupStal"}, code: exitcode.Usage, errHas: "did you mean BackupStale?"},
+		"run both ways":        {args: []string{"run", "BackupStale", "--read-only", "--yes"}, code: exitcode.Usage, errHas: "exclude each other"},
+		"show needs a name":    {args: []string{"show"}, code: exitcode.Usage},
+		"bad output format":    {args: []string{"list", "-o", "xml"}, code: exitcode.Usage},
+		"unknown verb":         {args: []string{"edit"}, code: exitcode.Usage},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			out, err := run(t, tc.args...)
-			assert.Equal(t, tc.code, exitcode.Code(err), "%v", err)
+			r := plugintest.Run(t, append([]string{"runbook"}, tc.args...)...)
+			assert.Equal(t, tc.code, r.Code, "%v", r.Err)
 			for _, s := range tc.outHas {
-				assert.Contains(t, out, s)
+				assert.Contains(t, r.Stdout, s)
 			}
+			assert.Contains(t, r.Stderr, tc.errHas)
 		})
 	}
 }
