@@ -33,10 +33,11 @@ var statusMark = map[string]string{
 	StatusDeclined: "- not run",
 }
 
-// PrintStepResult writes a step's output, indented, and its outcome.
-func PrintStepResult(w io.Writer, r StepResult) {
+// PrintStepResult writes a step's outcome, after its output, indented, unless
+// that was written live already (Runner.Live).
+func PrintStepResult(w io.Writer, r StepResult, withOutput bool) {
 	for _, l := range strings.Split(strings.TrimRight(r.Output, "\n"), "\n") {
-		if l != "" {
+		if l != "" && withOutput {
 			fmt.Fprintf(w, "    %s\n", output.Escape(l))
 		}
 	}
@@ -70,3 +71,37 @@ func PrintSummary(w io.Writer, rep *Report) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// liveWriter writes what a step prints as it comes, indented and escaped, so
+// that a long step (a backup followed to its end) and the questions a step asks
+// itself are seen at once.
+type liveWriter struct {
+	w       io.Writer
+	atStart bool
+}
+
+func newLiveWriter(w io.Writer) *liveWriter { return &liveWriter{w: w, atStart: true} }
+
+func (l *liveWriter) Write(p []byte) (int, error) {
+	var b strings.Builder
+	for _, r := range output.Escape(string(p)) {
+		if l.atStart {
+			b.WriteString("    ")
+			l.atStart = false
+		}
+		b.WriteRune(r)
+		l.atStart = r == '\n'
+	}
+	if _, err := io.WriteString(l.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// end finishes a last line without a line feed.
+func (l *liveWriter) end() {
+	if !l.atStart {
+		_, _ = io.WriteString(l.w, "\n")
+		l.atStart = true
+	}
+}

@@ -105,6 +105,8 @@ type Runner struct {
 	// Started and Done are called around each step (progress output).
 	Started func(r StepResult)
 	Done    func(r StepResult)
+	// Live, when set, receives what each step prints as it prints it (indented).
+	Live io.Writer
 }
 
 // Check checks every step of d against data without running anything: the
@@ -288,26 +290,33 @@ func (r *Runner) runStep(ctx context.Context, p prepared, res *StepResult) {
 			}
 		}
 	}
-	var out strings.Builder
+	var buf strings.Builder
+	var out io.Writer = &buf
+	if r.Live != nil {
+		live := newLiveWriter(r.Live)
+		defer live.end()
+		out = io.MultiWriter(&buf, live)
+	}
 	var err error
 	switch p.step.Kind {
 	case KindPromQL:
 		r.query(ctx, p, res)
+		_, _ = io.WriteString(out, res.Output)
 		return
 	case KindKubectl:
 		if r.Kube == nil {
 			err = errors.New("no Kubernetes client")
 			break
 		}
-		err = r.Kube.Run(ctx, p.kube, &out)
+		err = r.Kube.Run(ctx, p.kube, out)
 	case KindPicluster:
 		if r.Plugin == nil {
 			err = errors.New("no plugin runner")
 			break
 		}
-		err = r.Plugin.Run(ctx, p.args, &out)
+		err = r.Plugin.Run(ctx, p.args, out)
 	}
-	res.Output = out.String()
+	res.Output = buf.String()
 	switch code := exitcode.Code(err); {
 	case err == nil:
 		res.Status = StatusOK

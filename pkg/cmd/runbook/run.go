@@ -148,7 +148,8 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	text := !o.PrintFlags.Structured()
 	if text {
 		r.Started = func(res runbook.StepResult) { runbook.PrintStepHeader(o.streams.Out, res) }
-		r.Done = func(res runbook.StepResult) { runbook.PrintStepResult(o.streams.Out, res) }
+		r.Done = func(res runbook.StepResult) { runbook.PrintStepResult(o.streams.Out, res, false) }
+		r.Live = o.streams.Out
 	}
 	rep, err := r.Run(ctx, doc)
 	if err != nil {
