@@ -97,6 +97,7 @@ func Parse(name, markdown string) (*Doc, error) {
 	section, line := "", d.bodyLine-1
 	var open *Step
 	var fence string
+	var indent int // a fence inside a list item is indented, and so is its content
 	var text []string
 	for sc.Scan() {
 		line++
@@ -110,11 +111,15 @@ func Parse(name, markdown string) (*Doc, error) {
 				fence, open, text = "", nil, nil
 				continue
 			}
+			for i := 0; i < indent && strings.HasPrefix(l, " "); i++ {
+				l = l[1:]
+			}
 			text = append(text, l)
 			continue
 		}
-		if info, ok := strings.CutPrefix(l, "```"); ok {
-			fence = "```"
+		trimmed := strings.TrimLeft(l, " ")
+		if info, ok := strings.CutPrefix(trimmed, "```"); ok {
+			fence, indent = "```", len(l)-len(trimmed)
 			step, err := parseInfo(info)
 			if err != nil {
 				return nil, fmt.Errorf("runbook %s line %d: %w", name, line, err)

@@ -113,7 +113,7 @@ func Render(w io.Writer, d *Doc, data Data, color bool) error {
 		l := lines[i]
 		fileLine := d.bodyLine + i
 		switch {
-		case strings.HasPrefix(l, "```"):
+		case strings.HasPrefix(strings.TrimLeft(l, " "), "```"):
 			j := i + 1
 			for j < len(lines) && strings.TrimSpace(lines[j]) != "```" {
 				j++

@@ -19,8 +19,9 @@ import (
 // package hands one in (the domain package does not know the command tree).
 type Plugin interface {
 	// Check tells whether args (without "kubectl picluster") name a command of
-	// the plugin and its flags parse, without running it.
-	Check(args []string) error
+	// the plugin and its flags parse, and whether it changes anything, without
+	// running it.
+	Check(args []string) (mutates bool, err error)
 	// Run runs the command, printing to out; its error carries the exit code
 	// (exitcode.Code): 1 means what it checked is failing.
 	Run(ctx context.Context, args []string, out io.Writer) error
@@ -197,8 +198,12 @@ func prepareStep(s Step, data Data, plugin Plugin) (prepared, error) {
 		}
 		p.args, p.command = words, "kubectl picluster "+shellJoin(words)
 		if plugin != nil {
-			if err := plugin.Check(words); err != nil {
+			mutates, err := plugin.Check(words)
+			if err != nil {
 				return p, fmt.Errorf("%s: %w", p.command, err)
+			}
+			if mutates != s.Mutating {
+				return p, fmt.Errorf("%s: mark a step mutating exactly when it changes something (%s)", p.command, map[bool]string{true: "it does", false: "it only reads"}[mutates])
 			}
 		}
 	}

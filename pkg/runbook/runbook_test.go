@@ -19,10 +19,15 @@ type rule struct {
 	alert, severity, runbookURL, component string
 }
 
+// everything switches every optional component on, so that the rendered bundle
+// holds every alert that has a runbook. None is optional on this branch; the
+// restore drill's is once merged (s.RestoreDrill.Enabled = true).
+func everything(s *settings.Settings) *settings.Settings { return s }
+
 // bundleRules renders the whole bundle (every component) and returns its alerting rules.
 func bundleRules(t *testing.T, s *settings.Settings) []rule {
 	t.Helper()
-	objs, err := bundle.Render(s)
+	objs, err := bundle.Render(everything(s))
 	require.NoError(t, err)
 	var out []rule
 	for _, o := range objs {
@@ -191,6 +196,13 @@ func TestParseSteps(t *testing.T) {
 		{Section: "Diagnosis", Kind: "promql", Title: "depth", Problem: "> 5", Text: "up", Line: 8},
 		{Section: "Mitigation", Kind: "picluster", Mutating: true, Text: "kubectl picluster backup run", Line: 15},
 	}, d.Steps)
+
+	// a step in a list item: the fence and its content are indented
+	d, err = Parse("X", "# X\n## Diagnosis\n1. Jobs:\n   ```kubectl title=\"jobs\"\n   kubectl -n x get jobs \\\n     -o wide\n   ```\n")
+	require.NoError(t, err)
+	require.Len(t, d.Steps, 1)
+	assert.Equal(t, "kubectl -n x get jobs \\\n  -o wide", d.Steps[0].Text)
+	require.NoError(t, Check(d, Data{Settings: settings.Default()}, nil))
 
 	bad := map[string]string{
 		"unknown attribute": "# X\n## Diagnosis\n```promql color=red\nup\n```\n",

@@ -47,30 +47,60 @@ func globalFlags(root *cobra.Command) []string {
 	return out
 }
 
+// readOnly are the plugin's commands that change nothing (reading the NAS
+// through a short-lived Job counts as reading); every other command, and any
+// new one, is taken to change something, so a step running it must be marked.
+var readOnly = map[string]bool{
+	"version": true, "config view": true, "check": true, "targets": true, "rules": true,
+	"silence list": true, "maintenance status": true, "alert list": true,
+	"backup status": true, "backup list": true, "backup verify": true,
+	"runbook list": true, "runbook show": true,
+}
+
+// planFlags make a command that changes things only print what it would do.
+var planFlags = []string{"dry-run", "export"}
+
+// mutates tells whether c, with its flags parsed, changes anything.
+func mutates(c *cobra.Command) bool {
+	var path []string
+	for x := c; x.HasParent(); x = x.Parent() {
+		path = append([]string{x.Name()}, path...)
+	}
+	if readOnly[strings.Join(path, " ")] {
+		return false
+	}
+	for _, name := range planFlags {
+		if f := c.Flags().Lookup(name); f != nil && f.Changed && f.Value.String() != "none" && f.Value.String() != "false" {
+			return false
+		}
+	}
+	return true
+}
+
 // Check finds the command args name in a fresh command tree and parses its
-// flags and arguments, without running it.
-func (p *plugin) Check(args []string) error {
+// flags and arguments, without running it, and tells whether it changes anything.
+func (p *plugin) Check(args []string) (bool, error) {
 	root := p.newRoot(genericiooptions.NewTestIOStreamsDiscard())
 	c, rest, err := root.Find(args)
 	if err != nil {
-		return fmt.Errorf("no such command: %w", err)
+		return false, fmt.Errorf("no such command: %w", err)
 	}
 	if c == root {
-		return fmt.Errorf("unknown command %q: no such command of the plugin", args[0])
+		return false, fmt.Errorf("unknown command %q: no such command of the plugin", args[0])
 	}
 	if c.HasAvailableSubCommands() {
-		return fmt.Errorf("%q is a command group, not a command", strings.Join(args, " "))
+		return false, fmt.Errorf("%q is a command group, not a command", strings.Join(args, " "))
 	}
 	if c.Parent() != nil && c.Parent().Name() == "runbook" && c.Name() == "run" {
-		return errors.New("a runbook does not run runbooks")
+		return false, errors.New("a runbook does not run runbooks")
 	}
 	if err := c.ParseFlags(rest); err != nil {
-		return fmt.Errorf("%s: %w", c.CommandPath(), err)
+		return false, fmt.Errorf("%s: %w", c.CommandPath(), err)
 	}
 	if err := c.ValidateArgs(c.Flags().Args()); err != nil {
-		return fmt.Errorf("%s: %w", c.CommandPath(), err)
+		return false, fmt.Errorf("%s: %w", c.CommandPath(), err)
 	}
-	return nil
+	return mutates(c), nil
 }
 
 // Run runs the command with its output and errors to out.

@@ -44,9 +44,27 @@ func TestPluginCheckRefuses(t *testing.T) {
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {
-			assert.Error(t, plugin.Check(args))
+			_, err := plugin.Check(args)
+			assert.Error(t, err)
 		})
 	}
-	assert.NoError(t, plugin.Check([]string{"backup", "status", "--max-age", "8d", "-o", "json"}))
-	assert.NoError(t, plugin.Check([]string{"silence", "add", "ImmichServerDown", "--duration", "2h", "--comment", "x"}))
+	mutating := map[string]struct {
+		args    []string
+		mutates bool
+	}{
+		"status":          {[]string{"backup", "status", "--max-age", "8d", "-o", "json"}, false},
+		"verify":          {[]string{"backup", "verify", "latest"}, false},
+		"silence":         {[]string{"silence", "add", "ImmichServerDown", "--duration", "2h", "--comment", "x"}, true},
+		"backup run":      {[]string{"backup", "run", "--wait"}, true},
+		"install":         {[]string{"install", "--component", "immich"}, true},
+		"install dry-run": {[]string{"install", "--dry-run=server"}, false},
+		"alert test":      {[]string{"alert", "test"}, true},
+	}
+	for name, tc := range mutating {
+		t.Run(name, func(t *testing.T) {
+			got, err := plugin.Check(tc.args)
+			require.NoError(t, err)
+			assert.Equal(t, tc.mutates, got)
+		})
+	}
 }
