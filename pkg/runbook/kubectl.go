@@ -34,11 +34,14 @@ type KubectlCommand struct {
 	// Args are the positional arguments after the verb.
 	Args []string
 
+	// Namespace is -n; AllNamespaces is -A.
 	Namespace     string
 	AllNamespaces bool
+	// Selector is -l; FieldSelector is --field-selector; Output is get's -o.
 	Selector      string
 	FieldSelector string
 	Output        string
+	// Container, AllContainers, Previous, Timestamps, Tail and Since are logs' flags.
 	Container     string
 	AllContainers bool
 	Previous      bool

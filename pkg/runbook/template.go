@@ -145,7 +145,9 @@ func (f Front) DefaultLabels(s *settings.Settings) (map[string]string, error) {
 // that a sample's value meets while the problem is there ("> 500", "== 0"),
 // or "any" (any sample at all) or "none" (no sample).
 type Condition struct {
-	Op    string
+	// Op is the comparison (">", ">=", "<", "<=", "==", "!=") or "any" or "none".
+	Op string
+	// Value is the number compared with.
 	Value float64
 }
 

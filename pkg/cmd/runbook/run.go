@@ -27,10 +27,13 @@ import (
 
 // RunOptions are the options of `runbook run`.
 type RunOptions struct {
-	ReadOnly    bool
-	Yes         bool
+	// ReadOnly is --read-only, Yes is --yes.
+	ReadOnly bool
+	Yes      bool
+	// AlertLabels is --alert-labels.
 	AlertLabels map[string]string
-	PrintFlags  *cmdutil.PrintFlags
+	// PrintFlags are -o text|json|yaml|....
+	PrintFlags *cmdutil.PrintFlags
 
 	name    string
 	global  []string
