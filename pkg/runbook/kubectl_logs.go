@@ -127,7 +127,7 @@ func (k *Kube) logs(ctx context.Context, c *KubectlCommand, ns string, out io.Wr
 		rc, err := k.Client.CoreV1().Pods(ns).GetLogs(s.pod, o).Stream(ctx)
 		if err != nil {
 			if len(streams) > 1 {
-				fmt.Fprintf(out, "(no logs: %v)\n", err)
+				fmt.Fprintf(out, "(no logs: %s)\n", strings.TrimSpace(err.Error()))
 				continue
 			}
 			return fmt.Errorf("kubectl logs %s -c %s: %w", s.pod, s.container, err)

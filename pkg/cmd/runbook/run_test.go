@@ -262,7 +262,9 @@ func TestRunBackupRunbooksOnTheBed(t *testing.T) {
 
 	// BackupStale on the same failure: the status says the last Job failed, the
 	// CronJob and its Jobs are read, the NAS is listed for real (it is empty).
+	began = time.Now()
 	r = plugintest.Runner{Timeout: 3 * time.Minute}.Run(t, append(base, "runbook", "run", "BackupStale", "--read-only", "-o", "json")...)
+	t.Logf("runbook run BackupStale --read-only (lists the NAS through a Job) took %s", time.Since(began))
 	assert.Equal(t, 1, r.Code, r.Stderr)
 	rep = decodeReport(t, r.Stdout)
 	assert.Equal(t, runbook.StatusProblem, stepByTitle(t, rep, "backup status").Status)
@@ -277,6 +279,7 @@ func TestRunBackupRunbooksOnTheBed(t *testing.T) {
 	// Without a name and one alert with a runbook firing: that runbook runs.
 	r = plugintest.Run(t, append(base, "runbook", "run", "--read-only")...)
 	assert.Equal(t, 1, r.Code, r.Stderr)
+	t.Logf("runbook run --read-only, text:\n%s", r.Stdout)
 	assert.Contains(t, r.Stderr, "Firing: BackupJobFailed")
 	assert.Contains(t, r.Stdout, "password authentication failed")
 
