@@ -52,9 +52,13 @@ func newCmdList(streams genericiooptions.IOStreams) *cobra.Command {
 			return pf.Print(streams.Out, list, func(w io.Writer) error {
 				rows := make([][]string, len(list))
 				for i, r := range list {
-					rows[i] = []string{r.Name, r.Title}
+					sev := r.Severity
+					if sev == "" {
+						sev = "-"
+					}
+					rows[i] = []string{r.Name, sev, r.Title}
 				}
-				return output.PrintTable(w, []string{"NAME", "TITLE"}, rows)
+				return output.PrintTable(w, []string{"NAME", "SEVERITY", "TITLE"}, rows)
 			})
 		},
 	}
