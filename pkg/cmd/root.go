@@ -50,7 +50,8 @@ install (and uninstall) the bundled monitoring, Immich, backup and RBAC
 manifests, check the whole setup (also from cron), list scrape targets and
 alert rules, manage Alertmanager silences and maintenance windows, fire test
 alerts end to end, test the Discord webhook, run and follow the Postgres
-backup and report its status, and read the runbooks offline.
+backup and report its status, and read the runbooks offline or run
+them against the live cluster.
 
 Prometheus and Alertmanager are reached through the API server's service proxy,
 so a kubeconfig is all it needs; --prometheus-url and --alertmanager-url reach
