@@ -105,6 +105,9 @@ found the problem still present, 2 on a runbook or step error.`,
 	return cmd
 }
 
+// firingLookupTimeout bounds the question for the firing alert's labels.
+const firingLookupTimeout = 5 * time.Second
+
 // candidate is a firing alert with a runbook.
 type candidate struct {
 	Runbook string            `json:"runbook"`
@@ -225,6 +228,10 @@ func (l lazyProm) Vector(ctx context.Context, q string, now time.Time) (model.Ve
 // Alertmanager being unreachable is a warning, not an error: the runbook still
 // runs with its defaults.
 func (o *RunOptions) firingLabels(ctx context.Context, alert string) map[string]string {
+	// the labels are a help, not a need: an Alertmanager that does not answer
+	// soon must not hold up the diagnosis at 3 a.m.
+	ctx, cancel := context.WithTimeout(ctx, firingLookupTimeout)
+	defer cancel()
 	cands, err := o.firing(ctx)
 	if err != nil {
 		fmt.Fprintf(o.streams.ErrOut, "Warning: cannot ask Alertmanager for the firing %s alert, using the runbook's default labels: %s\n", alert, output.ErrorText(err))
