@@ -169,12 +169,17 @@ check_extensions() {
 count_rows() {
     rm -f "$tmp/count.rc"
     rc=0
+    # grep picks the COPY and end lines with their numbers (fast), awk counts the lines
+    # between them; inside a block only "\." ends it, so a row that reads like a COPY
+    # line is a row
     in_background sh -c '{ pg_restore --data-only -f - "$1" 2>"$2/err" || echo $? >"$2/count.rc"; } |
+        { LC_ALL=C grep -n -a -E "^(COPY .* FROM stdin;|\\\\\.)\$" || true; } |
         awk '"'"'
-            copy { if ($0 == "\\.") { print n, name; copy = 0 } else n++; next }
-            /^COPY .* FROM stdin;$/ {
-                s = substr($0, 6); i = index(s, " ("); if (i == 0) i = index(s, " FROM stdin;")
-                name = substr(s, 1, i - 1); n = 0; copy = 1
+            { i = index($0, ":"); ln = substr($0, 1, i - 1) + 0; l = substr($0, i + 1) }
+            copy { if (l == "\\.") { print ln - start - 1, name; copy = 0 }; next }
+            l ~ /^COPY .* FROM stdin;$/ {
+                s = substr(l, 6); j = index(s, " ("); if (j == 0) j = index(s, " FROM stdin;")
+                name = substr(s, 1, j - 1); start = ln; copy = 1
             }
             END { if (copy) exit 1 }
         '"'"' >"$2/tables"' sh "$dump" "$tmp" || rc=$?

@@ -230,11 +230,18 @@ func TestRestoreScriptLeavesOnlyTheDump(t *testing.T) {
 
 func TestRestoreScriptInspect(t *testing.T) {
 	r := newRestoreBed(t)
+	// rows that read like the lines that start and end a table's data in the stream
+	r.psql(t, "immich", `create table tricky (t text); insert into tricky values ('COPY public.users (id) FROM stdin;'), ('\.'), (E'\\.'), ('a')`)
 	dump := r.dump(t)
+	res := r.run(t, r.env(t), r.restore, "inspect", dump)
+	require.Equal(t, 0, res.code, res.stdout+res.stderr)
+	assert.Contains(t, res.stdout, "\ntable public.tricky 4\n", "every row counted, none taken for a block's start or end")
+	r.psql(t, "immich", "drop table tricky")
+	dump = r.dump(t)
 	live := r.checksums(t, "immich", immichLikeTables)
 	version := r.psql(t, "immich", "show server_version")
 
-	res := r.run(t, r.env(t), r.restore, "inspect", dump)
+	res = r.run(t, r.env(t), r.restore, "inspect", dump)
 	require.Equal(t, 0, res.code, res.stdout+res.stderr)
 	want := []string{"server " + strings.Fields(version)[0], "extension cube available", "extension earthdistance available"}
 	for _, table := range immichLikeTables {
