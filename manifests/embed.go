@@ -7,8 +7,9 @@ package manifests
 
 import "embed"
 
-// FS is the bundle: monitoring/, immich/, backup/, rbac/ (one object template per
-// file, applied in file-name order), partials/ (included by name) and scripts/.
+// FS is the bundle: monitoring/, immich/, backup/, restore-drill/, rbac/ (one object
+// template per file, applied in file-name order), partials/ (included by name) and
+// scripts/.
 //
-//go:embed monitoring immich backup rbac partials scripts
+//go:embed monitoring immich backup restore-drill rbac partials scripts
 var FS embed.FS

@@ -25,9 +25,9 @@
 # relative name); with BACKUP_LABEL, <database>-<label>-<UTC timestamp>.pgdump, and
 # list, fetch and the retention act on that label's dumps only, while without it they
 # never see labelled dumps (a label is not a timestamp), so the two series never count
-# against or remove each other. Every NAS operation is rsync alone (an rsync-only account, as Synology
-# gives users without an admin shell, is enough): rsync writes each file under a hidden
-# temporary name and renames it when complete, and sends the dump before its checksum,
+# against or remove each other. Every NAS operation is rsync alone (an rsync-only
+# account, as Synology gives users without an admin shell, is enough): rsync writes
+# each file under a hidden temporary name and renames it when complete, and sends the dump before its checksum,
 # so the checksum marks a complete dump; list, fetch and the retention count only
 # dumps that have one. Refuses to dump when pg_dump is older than the server (it
 # cannot dump a newer server). Uploads nothing when any step fails, and exits non-zero
@@ -78,7 +78,6 @@ what() {
 
 # ts is the pattern of a dump name's UTC timestamp.
 ts='[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z'
-
 
 # Refuses, in one line naming both versions, when pg_dump's major version is older
 # than the server's: pg_dump cannot dump a newer server (a newer pg_dump dumps older
@@ -161,8 +160,8 @@ nas_rsync() {
 }
 
 # nas_names prints the names of this database's dump files (of the label, or without
-# one) in the NAS folder (dumps and checksums, complete or not), sorted. The names are checked against the dump
-# pattern, so they are safe as words and in filter rules.
+# one) in the NAS folder (dumps and checksums, complete or not), sorted. The names are
+# checked against the dump pattern, so they are safe as words and in filter rules.
 nas_names() {
     listing=$(nas_rsync --list-only --dirs "$remote:$dir/") || return 1
     set -f

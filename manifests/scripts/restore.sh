@@ -222,7 +222,7 @@ create_extensions() {
 fix_search_path() {
     [ -s "$tmp/extensions" ] || return 0
     path=$(ext_schemas | awk '{ printf "%s, ", $0 } END { printf "pg_catalog" }')
-    names=$(awk '{ gsub(/\047/, "\047\047"); printf "%s\047%s\047", (NR > 1 ? ", " : ""), $0 }' "$tmp/extensions")
+    names=$(awk -v q="'" '{ gsub(q, q q); printf "%s%s%s%s", (NR > 1 ? ", " : ""), q, $0, q }' "$tmp/extensions")
     q "$target" -c "SET search_path = ''" -c "
         SELECT format('ALTER FUNCTION %s SET search_path = %s;', p.oid::regprocedure, $(sql_literal "$path")),
                format('ALTER FUNCTION %s RESET search_path;', p.oid::regprocedure)
@@ -287,7 +287,7 @@ run_pg_restore() {
 # table: a parent's count would include its children's rows).
 verify() {
     tab=$(printf '\t')
-    values=$(awk '{ n = $0; sub(/^[0-9]+ /, "", n); gsub(/\047/, "\047\047", n); printf "%s(\047%s\047)", (NR > 1 ? ", " : ""), n }' "$tmp/tables")
+    values=$(awk -v q="'" '{ n = $0; sub(/^[0-9]+ /, "", n); gsub(q, q q, n); printf "%s(%s%s%s)", (NR > 1 ? ", " : ""), q, n, q }' "$tmp/tables")
     : >"$tmp/restored"
     if [ -n "$values" ]; then
         # the names are the dump's, qualified and quoted as SQL needs; the session keeps

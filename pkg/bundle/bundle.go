@@ -22,6 +22,9 @@ const (
 	Immich = "immich"
 	// Backup is the Postgres backup CronJob, its script, secrets and alerts.
 	Backup = "backup"
+	// RestoreDrill is the optional drill CronJob (restore the newest backup into a
+	// scratch database and compare) and its alerts; off unless restoreDrill.enabled.
+	RestoreDrill = "restore-drill"
 	// RBAC is the picluster-operator role for the day-to-day commands and its bindings.
 	RBAC = "rbac"
 )
@@ -40,14 +43,35 @@ const (
 // Components returns the components in install order: the monitoring stack first
 // (it brings the prometheus-operator CRDs the others use), RBAC last.
 func Components() []string {
-	return []string{Monitoring, Immich, Backup, RBAC}
+	return []string{Monitoring, Immich, Backup, RestoreDrill, RBAC}
 }
 
-// Render renders the named components (none: all of them) from the settings, in a
-// deterministic order: components in install order, then each component's files by
+// Enabled reports whether the settings switch a component on: every component is on
+// except the optional ones (restore-drill) their settings leave off.
+func Enabled(s *settings.Settings, component string) bool {
+	if component == RestoreDrill {
+		return s.RestoreDrill.Enabled
+	}
+	return true
+}
+
+// Render renders the named components (none: every enabled one) from the settings, in
+// a deterministic order: components in install order, then each component's files by
 // name, then the documents of a file. Settings are validated first; a bad value is
-// an error naming its key and nothing is rendered. An unknown component is an error.
+// an error naming its key and nothing is rendered. An unknown component is an error,
+// and so is one named that the settings switch off (install would do nothing).
 func Render(s *settings.Settings, components ...string) ([]*unstructured.Unstructured, error) {
+	return render(s, false, components)
+}
+
+// RenderForRemoval renders like Render, but includes the components the settings
+// switch off: what uninstall looks through, so that it finds a component installed
+// before it was switched off.
+func RenderForRemoval(s *settings.Settings, components ...string) ([]*unstructured.Unstructured, error) {
+	return render(s, true, components)
+}
+
+func render(s *settings.Settings, disabledToo bool, components []string) ([]*unstructured.Unstructured, error) {
 	selected, err := selectComponents(components)
 	if err != nil {
 		return nil, err
@@ -57,6 +81,18 @@ func Render(s *settings.Settings, components ...string) ([]*unstructured.Unstruc
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("render bundle: invalid settings: %w", err)
+	}
+	if !disabledToo {
+		var on []string
+		for _, c := range selected {
+			switch {
+			case Enabled(s, c):
+				on = append(on, c)
+			case len(components) > 0:
+				return nil, fmt.Errorf("component %s is switched off in the settings: set restoreDrill.enabled: true to install it", c)
+			}
+		}
+		selected = on
 	}
 	r, err := newRenderer(s)
 	if err != nil {

@@ -13,16 +13,20 @@ import (
 var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
 
 func TestComponentsInInstallOrder(t *testing.T) {
-	assert.Equal(t, []string{Monitoring, Immich, Backup, RBAC}, Components())
+	assert.Equal(t, []string{Monitoring, Immich, Backup, RestoreDrill, RBAC}, Components())
 }
 
 func TestRenderSelectsComponents(t *testing.T) {
 	tests := map[string]struct {
 		components []string
+		drill      bool     // restoreDrill.enabled
 		want       []string // components present, in order
 		err        string
 	}{
 		"none means all":            {want: []string{Monitoring, Immich, Backup, RBAC}},
+		"all with the drill on":     {drill: true, want: []string{Monitoring, Immich, Backup, RestoreDrill, RBAC}},
+		"the drill on, named":       {drill: true, components: []string{RestoreDrill}, want: []string{RestoreDrill}},
+		"the drill off, named":      {components: []string{Backup, RestoreDrill}, err: "component restore-drill is switched off in the settings: set restoreDrill.enabled: true"},
 		"one":                       {components: []string{Backup}, want: []string{Backup}},
 		"install order, not asked":  {components: []string{RBAC, Monitoring}, want: []string{Monitoring, RBAC}},
 		"duplicates render once":    {components: []string{Immich, Immich}, want: []string{Immich}},
@@ -32,7 +36,9 @@ func TestRenderSelectsComponents(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			objs, err := Render(settings.Default(), tc.components...)
+			s := settings.Default()
+			s.RestoreDrill.Enabled = tc.drill
+			objs, err := Render(s, tc.components...)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				assert.Nil(t, objs)
@@ -65,8 +71,15 @@ func TestRenderIsDeterministic(t *testing.T) {
 	}
 }
 
+// everyComponentOn is the default settings with the optional components switched on.
+func everyComponentOn() *settings.Settings {
+	s := settings.Default()
+	s.RestoreDrill.Enabled = true
+	return s
+}
+
 func TestEveryObjectIsLabelledAndPlaced(t *testing.T) {
-	objs, err := Render(settings.Default())
+	objs, err := Render(everyComponentOn())
 	require.NoError(t, err)
 	require.NotEmpty(t, objs)
 	for _, o := range objs {
@@ -239,6 +252,8 @@ func TestRequiredCRDs(t *testing.T) {
 		"immich": {components: []string{Immich}, want: []string{"prometheusrules.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com"}},
 		"backup": {components: []string{Backup}, want: []string{"externalsecrets.external-secrets.io", "prometheusrules.monitoring.coreos.com"}},
 		"rbac":   {components: []string{RBAC}},
+		// whether the settings switch it on or not
+		"restore-drill": {components: []string{RestoreDrill}, want: []string{"prometheusrules.monitoring.coreos.com"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -38,10 +38,11 @@ var knownCRDs = map[schema.GroupKind]CRD{
 var builtinGroups = map[string]bool{"": true, "apps": true, "batch": true, "rbac.authorization.k8s.io": true}
 
 // RequiredCRDs returns the CRDs the named components (none: all) need, sorted by
-// name. It looks at what the default settings render: settings change names, never
-// kinds. An unknown component needs nothing (Render reports it).
+// name. It looks at what the default settings render, optional components included:
+// settings change names, never kinds. An unknown component needs nothing (Render
+// reports it).
 func RequiredCRDs(components ...string) []CRD {
-	objs, err := Render(settings.Default(), components...)
+	objs, err := RenderForRemoval(settings.Default(), components...)
 	if err != nil {
 		return nil
 	}

@@ -19,17 +19,21 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 func TestGoldenDefaultRender(t *testing.T) {
 	tests := map[string]struct {
 		components []string
+		drill      bool // restoreDrill.enabled
 		golden     string
 	}{
-		"all":        {golden: "default.golden"},
-		"monitoring": {components: []string{Monitoring}, golden: "monitoring.golden"},
-		"immich":     {components: []string{Immich}, golden: "immich.golden"},
-		"backup":     {components: []string{Backup}, golden: "backup.golden"},
-		"rbac":       {components: []string{RBAC}, golden: "rbac.golden"},
+		"restore-drill": {components: []string{RestoreDrill}, drill: true, golden: "restore-drill.golden"},
+		"all":           {golden: "default.golden"},
+		"monitoring":    {components: []string{Monitoring}, golden: "monitoring.golden"},
+		"immich":        {components: []string{Immich}, golden: "immich.golden"},
+		"backup":        {components: []string{Backup}, golden: "backup.golden"},
+		"rbac":          {components: []string{RBAC}, golden: "rbac.golden"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			objs, err := Render(settings.Default(), tc.components...)
+			s := settings.Default()
+			s.RestoreDrill.Enabled = tc.drill
+			objs, err := Render(s, tc.components...)
 			require.NoError(t, err)
 			got, err := YAML(objs)
 			require.NoError(t, err)

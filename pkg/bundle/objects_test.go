@@ -22,7 +22,7 @@ import (
 // Every built-in object decodes into its Go type with no unknown field: a typo in a
 // template (securityContex, conccurencyPolicy) fails here, not at apply time.
 func TestBuiltinObjectsHaveNoUnknownFields(t *testing.T) {
-	objs, err := Render(settings.Default())
+	objs, err := Render(everyComponentOn())
 	require.NoError(t, err)
 	for _, o := range objs {
 		if !builtinGroups[o.GroupVersionKind().Group] {

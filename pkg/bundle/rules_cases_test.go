@@ -94,6 +94,7 @@ func alertCases(t *testing.T, s *settings.Settings, rules []alertRule) map[strin
 	thumbnails(s, forOf, out)
 	slowRequests(s, forOf, out)
 	backups(s, forOf, out)
+	drills(s, forOf, out)
 	return out
 }
 
@@ -203,10 +204,23 @@ func slowRequests(s *settings.Settings, forOf map[string]time.Duration, out map[
 }
 
 func backups(s *settings.Settings, forOf map[string]time.Duration, out map[string][]alertCase) {
-	ns, cj := s.Namespaces.Backup, s.Backup.CronJob
+	cronJobAlerts(s.Namespaces.Backup, s.Backup.CronJob, "BackupJobFailed", "BackupStale", s.Backup.StaleAfter.D(), forOf, out)
+}
+
+// drills are the restore drill's alerts, when the settings switch the drill on: the
+// same shape as the backup's, on the drill CronJob's Jobs.
+func drills(s *settings.Settings, forOf map[string]time.Duration, out map[string][]alertCase) {
+	if s.RestoreDrill.Enabled {
+		cronJobAlerts(s.Namespaces.Backup, s.RestoreDrill.CronJob, "RestoreDrillFailed", "RestoreDrillStale", s.RestoreDrill.StaleAfter.D(), forOf, out)
+	}
+}
+
+// cronJobAlerts are the cases of a CronJob's two alerts: failedAlert (its last Job
+// failed for good after its last success) and staleAlert (no success for stale).
+func cronJobAlerts(ns, cj, failedAlert, staleAlert string, stale time.Duration, forOf map[string]time.Duration, out map[string][]alertCase) {
 	job := cj + "-29000000"
 
-	f := forOf["BackupJobFailed"]
+	f := forOf[failedAlert]
 	retryAt, failAt := 3*time.Minute, 5*time.Minute
 	end := failAt + f + 10*time.Minute
 	type outcome int
@@ -272,7 +286,7 @@ func backups(s *settings.Settings, forOf map[string]time.Duration, out map[strin
 		return in
 	}
 	failed := map[string]string{"namespace": ns, "job_name": job}
-	out["BackupJobFailed"] = []alertCase{
+	out[failedAlert] = []alertCase{
 		{name: "failed after the last success", series: jobSeries(failedForGood, 100, cj), at: failAt + f, fires: failed},
 		{name: "failed, never a success", series: jobSeries(failedForGood, -1, cj), at: failAt + f, fires: failed},
 		{name: "failed for less than its for", series: jobSeries(failedForGood, 100, cj), at: failAt + f - time.Minute},
@@ -283,7 +297,7 @@ func backups(s *settings.Settings, forOf map[string]time.Duration, out map[strin
 		{name: "a job of another owner", series: jobSeries(failedForGood, 100, "restore"), at: failAt + f},
 	}
 
-	f, stale := forOf["BackupStale"], s.Backup.StaleAfter.D()
+	f = forOf[staleAlert]
 	end = stale + f + 10*time.Minute
 	created := inputSeries{sel("kube_cronjob_created", "namespace", ns, "cronjob", cj), steady(0, end)}
 	lastOK := func(v string) inputSeries {
@@ -291,7 +305,7 @@ func backups(s *settings.Settings, forOf map[string]time.Duration, out map[strin
 	}
 	staleLabels := map[string]string{"namespace": ns, "cronjob": cj}
 	// a success at time 0 is stale once time() passes staleAfter
-	out["BackupStale"] = []alertCase{
+	out[staleAlert] = []alertCase{
 		{name: "last success older than staleAfter", series: []inputSeries{created, lastOK(steady(0, end))}, at: stale + f + 2*time.Minute, fires: staleLabels},
 		{name: "never a success", series: []inputSeries{created}, at: stale + f + 2*time.Minute, fires: staleLabels},
 		{name: "the CronJob is gone", series: []inputSeries{{sel("kube_cronjob_created", "namespace", "other", "cronjob", "x"), steady(0, f+5*time.Minute)}}, at: f + time.Minute, fires: staleLabels},

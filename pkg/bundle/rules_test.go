@@ -43,6 +43,9 @@ func ruleVariants() map[string]*settings.Settings {
 	th.SlowRequestsFor = settings.Duration(2 * time.Minute)
 	other.Backup.CronJob = "pg-dump"
 	other.Backup.StaleAfter = settings.Duration(2 * 24 * time.Hour)
+	other.RestoreDrill.Enabled = true
+	other.RestoreDrill.CronJob = "drill"
+	other.RestoreDrill.StaleAfter = settings.Duration(15 * 24 * time.Hour)
 	return map[string]*settings.Settings{"defaults": settings.Default(), "other settings": other}
 }
 
@@ -52,7 +55,11 @@ func TestRulesPassPromtoolCheck(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			groups, err := RuleGroups(s)
 			require.NoError(t, err)
-			require.Len(t, groups, 2, "the immich and backup PrometheusRules")
+			want := 2 // the immich and backup PrometheusRules
+			if s.RestoreDrill.Enabled {
+				want++ // and the restore drill's
+			}
+			require.Len(t, groups, want)
 			dir := t.TempDir()
 			for rule, text := range groups {
 				file := filepath.Join(dir, rule+".yaml")
@@ -68,7 +75,7 @@ func TestRulesPassPromtoolCheck(t *testing.T) {
 // Every alert has a severity, a summary, a description and a runbook_url built from
 // the settings' base URL and the alert's name.
 func TestAlertsAreDocumented(t *testing.T) {
-	s := settings.Default()
+	s := everyComponentOn()
 	for _, r := range alertRules(t, s) {
 		t.Run(r.Alert, func(t *testing.T) {
 			assert.Contains(t, []string{"critical", "warning", "info"}, r.Labels["severity"])

@@ -17,9 +17,9 @@ func TestValidateComponents(t *testing.T) {
 		err   string
 	}{
 		"none":                  {},
-		"all four":              {given: []string{"monitoring", "immich", "backup", "rbac"}},
+		"all five":              {given: []string{"monitoring", "immich", "backup", "restore-drill", "rbac"}},
 		"one":                   {given: []string{"backup"}},
-		"unknown":               {given: []string{"grafana"}, err: `unknown component "grafana": use one of monitoring, immich, backup, rbac`},
+		"unknown":               {given: []string{"grafana"}, err: `unknown component "grafana": use one of monitoring, immich, backup, restore-drill, rbac`},
 		"unknown among known":   {given: []string{"backup", "alerts"}, err: `unknown component "alerts"`},
 		"case matters":          {given: []string{"Backup"}, err: `unknown component "Backup"`},
 		"empty name is refused": {given: []string{""}, err: `unknown component ""`},

@@ -20,9 +20,11 @@ type rule struct {
 }
 
 // everything switches every optional component on, so that the rendered bundle
-// holds every alert that has a runbook. None is optional on this branch; the
-// restore drill's is once merged (s.RestoreDrill.Enabled = true).
-func everything(s *settings.Settings) *settings.Settings { return s }
+// holds every alert that has a runbook (the restore drill's too).
+func everything(s *settings.Settings) *settings.Settings {
+	s.RestoreDrill.Enabled = true
+	return s
+}
 
 // bundleRules renders the whole bundle (every component) and returns its alerting rules.
 func bundleRules(t *testing.T, s *settings.Settings) []rule {

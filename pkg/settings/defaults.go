@@ -87,6 +87,14 @@ func Default() *Settings {
 				SSHKeySecret: SecretKeyRef{Name: "postgres-backup-ssh-key", Key: "id_ed25519"},
 			},
 		},
+		RestoreDrill: RestoreDrill{
+			CronJob: "postgres-restore-drill",
+			// two hours after the weekly backup, so that it drills the fresh dump
+			Schedule:   "30 4 * * 0",
+			TimeZone:   "Etc/UTC",
+			StaleAfter: Duration(8 * 24 * time.Hour),
+			Jobs:       1,
+		},
 		Runbooks: Runbooks{BaseURL: "https://github.com/picluster/kubectl-picluster/blob/main/runbooks"},
 		RBAC:     RBAC{Group: "picluster-operators", ServiceAccount: "picluster-cron"},
 	}

@@ -86,9 +86,18 @@ func (v *validator) schedule(key, schedule string) {
 	case err != nil:
 		v.add(key, "%q is not a cron expression: %v", schedule, err)
 	case strings.Contains(schedule, "TZ"):
-		v.add(key, "set the time zone with backup.timeZone, not inside the schedule")
+		v.add(key, "set the time zone with %stimeZone, not inside the schedule", strings.TrimSuffix(key, "schedule"))
 	case sched.Next(time.Now()).IsZero():
 		v.add(key, "%q never fires (no such date)", schedule)
+	}
+}
+
+// timeZone checks a CronJob's time zone as the API server does: an IANA name.
+func (v *validator) timeZone(key, tz string) {
+	if tz == "" {
+		v.add(key, "must be set (an IANA name such as Europe/Berlin or Etc/UTC)")
+	} else if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		v.add(key, "unknown time zone %q (use an IANA name such as Europe/Berlin or Etc/UTC)", tz)
 	}
 }
 

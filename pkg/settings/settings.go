@@ -14,6 +14,7 @@ type Settings struct {
 	Immich          Immich          `json:"immich"`
 	Postgres        Postgres        `json:"postgres"`
 	Backup          Backup          `json:"backup"`
+	RestoreDrill    RestoreDrill    `json:"restoreDrill"`
 	Runbooks        Runbooks        `json:"runbooks"`
 	RBAC            RBAC            `json:"rbac"`
 }
@@ -163,6 +164,22 @@ type Backup struct {
 	UploadImage    string       `json:"uploadImage"`
 	PasswordSecret SecretKeyRef `json:"passwordSecret"`
 	NAS            NAS          `json:"nas"`
+}
+
+// RestoreDrill describes the optional drill CronJob (component restore-drill): it
+// fetches the newest backup from the NAS, restores it into a scratch database on the
+// same server, compares every table's rows with the dump's and drops the scratch
+// database. It runs in the backup namespace with the backup's images, Secrets and NAS
+// settings, so it needs the backup component. Off unless Enabled.
+type RestoreDrill struct {
+	// Enabled makes install (and check) include the component.
+	Enabled    bool     `json:"enabled"`
+	CronJob    string   `json:"cronJob"`
+	Schedule   string   `json:"schedule"`
+	TimeZone   string   `json:"timeZone"`
+	StaleAfter Duration `json:"staleAfter"`
+	// Jobs is the drill's pg_restore --jobs.
+	Jobs int `json:"jobs"`
 }
 
 // NAS is the rsync-over-SSH destination of the backups.

@@ -124,6 +124,17 @@ func TestParseNamesTheBadKey(t *testing.T) {
 		"image with a bad digest":    {doc: "backup:\n  image: postgres@sha256:abc\n", want: []string{"key backup.image", "not an image reference"}},
 		"image with a space":         {doc: "backup:\n  uploadImage: \"rsync ssh:1\"\n", want: []string{"key backup.uploadImage"}},
 		"image without a tag":        {doc: "backup:\n  uploadImage: registry.example.test:5000/rsync\n", want: []string{"key backup.uploadImage", "pinned"}},
+		// issue 14: the drill CronJob, checked whether enabled or not
+		"drill unknown key":          {doc: "restoreDrill:\n  enable: true\n", want: []string{"unknown key restoreDrill.enable"}},
+		"drill enabled not a bool":   {doc: "restoreDrill:\n  enabled: weekly\n", want: []string{"key restoreDrill.enabled"}},
+		"drill bad cron":             {doc: "restoreDrill:\n  schedule: \"0 4 * *\"\n", want: []string{"key restoreDrill.schedule", "not a cron expression"}},
+		"drill TZ in schedule":       {doc: "restoreDrill:\n  schedule: \"CRON_TZ=UTC 0 4 * * 0\"\n", want: []string{"key restoreDrill.schedule", "restoreDrill.timeZone"}},
+		"drill unknown time zone":    {doc: "restoreDrill:\n  timeZone: Mars/Olympus\n", want: []string{"key restoreDrill.timeZone", "Mars/Olympus"}},
+		"drill zero staleAfter":      {doc: "restoreDrill:\n  staleAfter: 0s\n", want: []string{"key restoreDrill.staleAfter", "greater than 0"}},
+		"drill zero jobs":            {doc: "restoreDrill:\n  jobs: 0\n", want: []string{"key restoreDrill.jobs", "at least 1"}},
+		"drill cron job name":        {doc: "restoreDrill:\n  cronJob: Drill\n", want: []string{"key restoreDrill.cronJob"}},
+		"drill same name as backup":  {doc: "restoreDrill:\n  cronJob: postgres-backup\n", want: []string{"key restoreDrill.cronJob", "must differ from backup.cronJob"}},
+		"database too long to drill": {doc: "postgres:\n  database: " + strings.Repeat("d", 43) + "\n", want: []string{"key postgres.database", "scratch database"}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -148,6 +159,8 @@ func TestParseAcceptsWhatTheBackupCanUse(t *testing.T) {
 		"image by digest":          "backup:\n  uploadImage: ghcr.io/x/rsync@sha256:" + strings.Repeat("a", 64) + "\n",
 		"image by registry port":   "backup:\n  uploadImage: registry.example.test:5000/rsync:3.4\n",
 		"cron descriptor":          "backup:\n  schedule: \"@weekly\"\n",
+		"drill on":                 "restoreDrill:\n  enabled: true\n  schedule: \"0 5 * * 1\"\n  timeZone: Europe/Berlin\n  staleAfter: 15d\n  jobs: 2\n",
+		"longest drillable name":   "postgres:\n  database: " + strings.Repeat("d", 42) + "\n",
 	}
 	for name, doc := range docs {
 		t.Run(name, func(t *testing.T) {

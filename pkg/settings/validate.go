@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 	_ "time/tzdata" // time zones resolve the same on a Pi, a Mac and in CI
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -114,11 +113,7 @@ func (s *Settings) Validate() error {
 		v.add("backup.cronJob", "must be at most %d characters (the API server's limit for a CronJob, whose Jobs get an 11-character suffix), got %d", maxCronJobName, len(b.CronJob))
 	}
 	v.schedule("backup.schedule", b.Schedule)
-	if b.TimeZone == "" {
-		v.add("backup.timeZone", "must be set (an IANA name such as Europe/Berlin or Etc/UTC)")
-	} else if _, err := time.LoadLocation(b.TimeZone); err != nil || b.TimeZone == "Local" {
-		v.add("backup.timeZone", "unknown time zone %q (use an IANA name such as Europe/Berlin or Etc/UTC)", b.TimeZone)
-	}
+	v.timeZone("backup.timeZone", b.TimeZone)
 	if b.Retention < 1 {
 		v.add("backup.retention", "must keep at least 1 dump, got %d", b.Retention)
 	}
@@ -133,6 +128,24 @@ func (s *Settings) Validate() error {
 	v.nasUser("backup.nas.user", b.NAS.User)
 	v.nasPath("backup.nas.path", b.NAS.Path)
 	v.secretRef("backup.nas.sshKeySecret", b.NAS.SSHKeySecret)
+	// checked whether enabled or not: a drill switched on later must not fail then
+	d := s.RestoreDrill
+	v.dns1123("restoreDrill.cronJob", d.CronJob)
+	if len(d.CronJob) > maxCronJobName {
+		v.add("restoreDrill.cronJob", "must be at most %d characters (the API server's limit for a CronJob, whose Jobs get an 11-character suffix), got %d", maxCronJobName, len(d.CronJob))
+	}
+	if d.CronJob != "" && d.CronJob == b.CronJob {
+		v.add("restoreDrill.cronJob", "must differ from backup.cronJob (both live in namespaces.backup), got %q", d.CronJob)
+	}
+	v.schedule("restoreDrill.schedule", d.Schedule)
+	v.timeZone("restoreDrill.timeZone", d.TimeZone)
+	v.positive("restoreDrill.staleAfter", d.StaleAfter)
+	if d.Jobs < 1 {
+		v.add("restoreDrill.jobs", "must be at least 1 (pg_restore --jobs), got %d", d.Jobs)
+	}
+	if n := len(s.Postgres.Database) + len("_drill_20060102150405"); n > 63 {
+		v.add("postgres.database", "is too long for the drill's scratch database name (<database>_drill_<time>, at most 63 characters), got %d characters", len(s.Postgres.Database))
+	}
 	v.url("runbooks.baseURL", s.Runbooks.BaseURL)
 	v.nonEmpty("rbac.group", s.RBAC.Group)
 	v.dns1123("rbac.serviceAccount", s.RBAC.ServiceAccount)

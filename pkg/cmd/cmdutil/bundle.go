@@ -24,3 +24,17 @@ func RenderBundle(loadSettings func() (*settings.Settings, error), components []
 	}
 	return objs, nil
 }
+
+// RenderBundleForRemoval is RenderBundle for uninstall: it includes the components the
+// settings switch off, so that uninstall also finds one installed before that.
+func RenderBundleForRemoval(loadSettings func() (*settings.Settings, error), components []string) ([]*unstructured.Unstructured, error) {
+	s, err := loadSettings()
+	if err != nil {
+		return nil, err
+	}
+	objs, err := bundle.RenderForRemoval(s, components...)
+	if err != nil {
+		return nil, exitcode.BadUsage(fmt.Errorf("render the bundle: %w", err))
+	}
+	return objs, nil
+}

@@ -82,7 +82,7 @@ func (o *Options) Validate() error {
 
 // Run finds, plans, confirms and deletes.
 func (o *Options) Run(ctx context.Context) error {
-	objs, err := cmdutil.RenderBundle(o.settings, o.Components)
+	objs, err := cmdutil.RenderBundleForRemoval(o.settings, o.Components)
 	if err != nil {
 		return err
 	}
