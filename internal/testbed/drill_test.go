@@ -1,0 +1,96 @@
+package testbed_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
+	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
+)
+
+// The optional restore drill, installed by `install --component restore-drill` beside the
+// backup and run for real: a Job made from its CronJob fetches the newest dump from the
+// NAS and drills it into a scratch database of the bed's Postgres, which it drops; the
+// live database stays as it was.
+func TestBundledRestoreDrillRunsForReal(t *testing.T) {
+	dbName := "drill_bed"
+	var switchedOff string
+	b := newBackupBed(t, seed.BackupOptions{Edit: func(doc string) string {
+		switchedOff = strings.Replace(doc, "postgres:\n", "postgres:\n  database: "+dbName+"\n", 1)
+		return switchedOff + "restoreDrill:\n  enabled: true\n"
+	}})
+	db := seed.CreateDB(t, b.m.Postgres, dbName)
+	db.Psql(t, seed.ImmichLikeSchema)
+	drill := b.s.RestoreDrill.CronJob
+
+	t.Run("switched off, install names the setting", func(t *testing.T) {
+		config := t.TempDir() + "/off.yaml"
+		require.NoError(t, os.WriteFile(config, []byte(switchedOff), 0o600))
+		r := plugintest.Run(t, "--kubeconfig", b.c.Kubeconfig, "--config", config, "install", "--component", "restore-drill")
+		assert.Equal(t, 2, r.Code, r.Stderr)
+		assert.Contains(t, r.Stderr, "component restore-drill is switched off in the settings: set restoreDrill.enabled: true")
+	})
+
+	r := plugintest.Run(t, "--kubeconfig", b.c.Kubeconfig, "--config", b.seed.Config, "install", "--component", "restore-drill")
+	require.Equal(t, 0, r.Code, r.Stderr)
+	cj, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(context.Background(), drill, metav1.GetOptions{})
+	require.NoError(t, err, "install made the drill CronJob")
+	assert.Equal(t, "restore-drill", cj.Labels["picluster.io/component"])
+
+	t.Run("no dump on the NAS yet: the drill fails", func(t *testing.T) {
+		_, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "create", "job", "drill-none", "--from=cronjob/"+drill)
+		require.Equal(t, 0, code, errOut)
+		j := b.waitJob(t, "drill-none", 2*time.Minute)
+		require.NotNil(t, jobCondition(j, batchv1.JobFailed), "a failed drill is a failed Job")
+		pod := b.firstPod(t, "drill-none")
+		out, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", pod, "-c", "fetch")
+		assert.Contains(t, out, "no complete dumps of "+dbName+" on the NAS")
+	})
+
+	b.startBackup(t, "backup-1")
+	require.NotNil(t, jobCondition(b.waitJob(t, "backup-1", 2*time.Minute), batchv1.JobComplete))
+	live := db.Checksums(t, seed.ImmichLikeTables)
+	require.Len(t, live, len(seed.ImmichLikeTables))
+
+	began := time.Now()
+	_, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "create", "job", "drill-1", "--from=cronjob/"+drill)
+	require.Equal(t, 0, code, errOut)
+	pod := b.firstPod(t, "drill-1")
+	waitPhase(t, b.c, b.ns, pod, corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed)
+	fetchLog, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", "-f", pod, "-c", "fetch")
+	drillLog, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", "-f", pod, "-c", "drill")
+	j := b.waitJob(t, "drill-1", 3*time.Minute)
+	t.Logf("drill job created → done in %s:\n%s", time.Since(began).Round(time.Millisecond), drillLog)
+	require.NotNil(t, jobCondition(j, batchv1.JobComplete), "fetch:\n%s\ndrill:\n%s", fetchLog, drillLog)
+
+	assert.Regexp(t, `^/work/`+regexp.QuoteMeta(dbName)+`-\d{8}T\d{6}Z\.pgdump\n$`, fetchLog, "the newest dump, checked against its checksum")
+	for _, table := range seed.ImmichLikeTables {
+		rows := strings.Fields(live[table])[0]
+		assert.Contains(t, drillLog, fmt.Sprintf("verify %s dump=%s restored=%s ok\n", table, rows, rows))
+	}
+	assert.Contains(t, drillLog, "verify: ok 5 tables\n")
+	assert.Regexp(t, `scratch database `+regexp.QuoteMeta(dbName)+`_drill_\d{14} dropped`, drillLog)
+	for _, out := range []string{fetchLog, drillLog} {
+		assert.NotContains(t, out, b.password, "the database password never shows")
+	}
+	assert.Equal(t, live, db.Checksums(t, seed.ImmichLikeTables), "the live database is unchanged")
+	admin := seed.DB{PG: b.m.Postgres, Name: "postgres"}
+	assert.Equal(t, "0", admin.Psql(t, "select count(*) from pg_database where datname like '"+dbName+"\\_drill\\_%'"), "no scratch database left")
+
+	// The CronJob controller counts the run: RestoreDrillStale reads this.
+	waitFor(t, "lastSuccessfulTime of the drill", func(ctx context.Context) (bool, error) {
+		cj, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, drill, metav1.GetOptions{})
+		return err == nil && cj.Status.LastSuccessfulTime != nil, err
+	})
+}
