@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
@@ -92,5 +93,17 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 	waitFor(t, "lastSuccessfulTime of the drill", func(ctx context.Context) (bool, error) {
 		cj, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, drill, metav1.GetOptions{})
 		return err == nil && cj.Status.LastSuccessfulTime != nil, err
+	})
+
+	t.Run("switched off later, uninstall still removes it", func(t *testing.T) {
+		config := t.TempDir() + "/off.yaml"
+		require.NoError(t, os.WriteFile(config, []byte(switchedOff), 0o600))
+		r := plugintest.Run(t, "--kubeconfig", b.c.Kubeconfig, "--config", config, "uninstall", "--component", "restore-drill", "--yes")
+		require.Equal(t, 0, r.Code, r.Stderr)
+		ctx := context.Background()
+		_, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, drill, metav1.GetOptions{})
+		assert.True(t, apierrors.IsNotFound(err), "the drill CronJob is gone: %v", err)
+		_, err = b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, b.s.Backup.CronJob, metav1.GetOptions{})
+		assert.NoError(t, err, "the backup stays")
 	})
 }
