@@ -75,7 +75,9 @@ func newBedWith(t testing.TB, schema string) *bed {
 		_ = deps.Delete(ctx, name, metav1.DeleteOptions{})
 		_, err := deps.Create(ctx, d, metav1.CreateOptions{})
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = deps.Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)}) })
+		t.Cleanup(func() {
+			_ = deps.Delete(context.Background(), name, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationForeground)})
+		})
 	}
 	bd := &bed{Backup: b, db: db, replicas: replicas}
 	bd.requireRunning(t)
