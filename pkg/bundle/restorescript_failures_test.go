@@ -220,20 +220,24 @@ func TestRestoreScriptStopsOnSignals(t *testing.T) {
 	pidFile := filepath.Join(r.dir, "pg_restore.pid")
 	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_restore"), []byte("#!/bin/sh\n"+
 		"case \" $* \" in *\" --clean \"*) echo $$ >"+pidFile+"; exec sleep 300 ;; esac\nexec "+real+" \"$@\"\n"), 0o755))
-	live := r.checksums(t, "immich", immichLikeTables)
 	dbs := r.databases(t)
 
-	tests := map[string]struct {
+	// In a fixed order: the restore, stopped after it emptied the live database, comes
+	// last, so that each drill's "not touched" compares with the loaded database (and
+	// each compares with the database as it was before it, whatever ran earlier).
+	tests := []struct {
+		name   string
 		mode   string
 		signal syscall.Signal
 		code   int
 	}{
-		"drill SIGTERM":   {mode: "drill", signal: syscall.SIGTERM, code: 143},
-		"drill SIGINT":    {mode: "drill", signal: syscall.SIGINT, code: 130},
-		"restore SIGTERM": {mode: "restore", signal: syscall.SIGTERM, code: 143},
+		{name: "drill SIGTERM", mode: "drill", signal: syscall.SIGTERM, code: 143},
+		{name: "drill SIGINT", mode: "drill", signal: syscall.SIGINT, code: 130},
+		{name: "restore SIGTERM", mode: "restore", signal: syscall.SIGTERM, code: 143},
 	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			live := r.checksums(t, "immich", immichLikeTables)
 			require.NoError(t, os.RemoveAll(pidFile))
 			cmd := exec.Command("/bin/sh", r.restore, tc.mode, dump)
 			cmd.Env = r.env(t, "PATH="+fake+":"+r.pg.BinDir+":/usr/bin:/bin")
