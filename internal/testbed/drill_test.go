@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
 )
@@ -31,8 +32,8 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 		switchedOff = strings.Replace(doc, "postgres:\n", "postgres:\n  database: "+dbName+"\n", 1)
 		return switchedOff + "restoreDrill:\n  enabled: true\n"
 	}})
-	db := seed.CreateDB(t, b.m.Postgres, dbName)
-	db.Psql(t, seed.ImmichLikeSchema)
+	db := immichdb.Create(t, b.m.Postgres, dbName)
+	db.Psql(t, immichdb.Schema)
 	drill := b.s.RestoreDrill.CronJob
 
 	t.Run("switched off, install names the setting", func(t *testing.T) {
@@ -61,8 +62,8 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 
 	b.startBackup(t, "backup-1")
 	require.NotNil(t, jobCondition(b.waitJob(t, "backup-1", 2*time.Minute), batchv1.JobComplete))
-	live := db.Checksums(t, seed.ImmichLikeTables)
-	require.Len(t, live, len(seed.ImmichLikeTables))
+	live := db.Checksums(t, immichdb.Tables)
+	require.Len(t, live, len(immichdb.Tables))
 
 	began := time.Now()
 	_, errOut, code := kubectl(t, b.c, nil, "-n", b.ns, "create", "job", "drill-1", "--from=cronjob/"+drill)
@@ -76,7 +77,7 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 	require.NotNil(t, jobCondition(j, batchv1.JobComplete), "fetch:\n%s\ndrill:\n%s", fetchLog, drillLog)
 
 	assert.Regexp(t, `^/work/`+regexp.QuoteMeta(dbName)+`-\d{8}T\d{6}Z\.pgdump\n$`, fetchLog, "the newest dump, checked against its checksum")
-	for _, table := range seed.ImmichLikeTables {
+	for _, table := range immichdb.Tables {
 		rows := strings.Fields(live[table])[0]
 		assert.Contains(t, drillLog, fmt.Sprintf("verify %s dump=%s restored=%s ok\n", table, rows, rows))
 	}
@@ -85,8 +86,8 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 	for _, out := range []string{fetchLog, drillLog} {
 		assert.NotContains(t, out, b.password, "the database password never shows")
 	}
-	assert.Equal(t, live, db.Checksums(t, seed.ImmichLikeTables), "the live database is unchanged")
-	admin := seed.DB{PG: b.m.Postgres, Name: "postgres"}
+	assert.Equal(t, live, db.Checksums(t, immichdb.Tables), "the live database is unchanged")
+	admin := immichdb.DB{PG: b.m.Postgres, Name: "postgres"}
 	assert.Equal(t, "0", admin.Psql(t, "select count(*) from pg_database where datname like '"+dbName+"\\_drill\\_%'"), "no scratch database left")
 
 	// The CronJob controller counts the run: RestoreDrillStale reads this.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 )
 
@@ -72,7 +73,7 @@ func TestRestoreScriptRefusesBeforeTouching(t *testing.T) {
 	require.NoError(t, err, "a dump cut in its data section still lists (the TOC is at its start): %s", toc)
 	garbage := write("garbage.pgdump", []byte("not a dump at all\n"))
 	vector := r.needsVector(t)
-	live := r.checksums(t, "immich", immichLikeTables)
+	live := r.checksums(t, "immich", immichdb.Tables)
 	dbs := r.databases(t)
 
 	tests := map[string]struct {
@@ -103,7 +104,7 @@ func TestRestoreScriptRefusesBeforeTouching(t *testing.T) {
 				if tc.code == 4 {
 					assert.Contains(t, res.stdout, "extension vector missing")
 				}
-				assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "nothing touched")
+				assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "nothing touched")
 				assert.Equal(t, dbs, r.databases(t), "no database created or left")
 			})
 		}
@@ -132,17 +133,17 @@ func TestRestoreScriptFailedRestoreExits6(t *testing.T) {
 	assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_proc where proconfig is not null"), "the search_path fix is undone after a failure")
 
 	dbs := r.databases(t)
-	live := r.checksums(t, "immich", immichLikeTables)
+	live := r.checksums(t, "immich", immichdb.Tables)
 	res = r.run(t, r.env(t), r.restore, "drill", path)
 	assert.Equal(t, 6, res.code, res.stdout+res.stderr)
 	assert.Equal(t, dbs, r.databases(t), "the scratch database is dropped")
-	assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "a drill never writes the live database")
+	assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "a drill never writes the live database")
 }
 
 func TestRestoreScriptDrill(t *testing.T) {
 	r := newRestoreBed(t)
 	dump := r.dump(t)
-	live := r.checksums(t, "immich", immichLikeTables)
+	live := r.checksums(t, "immich", immichdb.Tables)
 	dbs := r.databases(t)
 
 	res := r.run(t, r.env(t, "RESTORE_JOBS=2"), r.restore, "drill", dump)
@@ -151,7 +152,7 @@ func TestRestoreScriptDrill(t *testing.T) {
 	assert.Regexp(t, `scratch database immich_drill_\d{14} created`, res.stdout)
 	assert.Contains(t, res.stdout, "verify public.geodata_places dump=3000 restored=3000 ok\n")
 	assert.Contains(t, res.stdout, "verify: ok 5 tables\n")
-	assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "the live database is not touched")
+	assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "the live database is not touched")
 	assert.Equal(t, dbs, r.databases(t), "the scratch database is dropped")
 
 	t.Run("a chosen scratch database that exists is refused", func(t *testing.T) {
@@ -175,7 +176,7 @@ func TestRestoreScriptDrill(t *testing.T) {
 			create function public.log_place(n text) returns boolean language plpgsql
 				as $$ begin insert into public.audit_log (note) values (n); return true; end $$;
 			alter table geodata_places add constraint place_logged check (public.log_place(name))`)
-		tables := append([]string{"public.audit_log"}, immichLikeTables...)
+		tables := append([]string{"public.audit_log"}, immichdb.Tables...)
 		live := r.checksums(t, "immich", tables)
 		res := r.run(t, r.env(t, "RESTORE_SCRATCH_DB=drill_check"), r.restore, "drill", r.dump(t))
 		assert.Equal(t, 7, res.code, res.stdout+res.stderr)
@@ -187,24 +188,6 @@ func TestRestoreScriptDrill(t *testing.T) {
 		assert.Equal(t, live, r.checksums(t, "immich", tables), "the live database is not touched")
 		assert.Equal(t, dbs, r.databases(t), "the scratch database is dropped")
 	})
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // SIGTERM (the kubelet stopping the Job's pod) and SIGINT stop pg_restore, undo the
@@ -237,11 +220,11 @@ func TestRestoreScriptStopsOnSignals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			live := r.checksums(t, "immich", immichLikeTables)
+			live := r.checksums(t, "immich", immichdb.Tables)
 			require.NoError(t, os.RemoveAll(pidFile))
 			cmd := exec.Command("/bin/sh", r.restore, tc.mode, dump)
 			cmd.Env = r.env(t, "PATH="+fake+":"+r.pg.BinDir+":/usr/bin:/bin")
-			var out lockedBuffer
+			var out testbed.SyncBuffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -264,7 +247,7 @@ func TestRestoreScriptStopsOnSignals(t *testing.T) {
 			assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_proc where proconfig is not null"))
 			assert.Equal(t, dbs, r.databases(t), "no scratch database left")
 			if tc.mode == "drill" {
-				assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "the live database is not touched")
+				assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "the live database is not touched")
 			}
 			assert.NotContains(t, out.String(), dbPassword)
 		})

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/proc"
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
@@ -23,35 +24,6 @@ import (
 // earthdistance the way Immich's geodata_places is (a generated earth column with a
 // GiST index, and an index on ll_to_earth), which a plain pg_restore cannot restore
 // (immich-app/immich#5630).
-
-// immichLikeSchema has the shapes that matter to a restore: foreign keys between
-// tables, uuid keys, earthdistance in a generated column and in an expression index.
-const immichLikeSchema = `
-create extension cube;
-create extension earthdistance;
-create table users (id uuid primary key default gen_random_uuid(), email text unique not null, name text not null);
-create table assets (id uuid primary key default gen_random_uuid(),
-	owner_id uuid not null references users(id) on delete cascade,
-	original_path text not null, taken timestamptz not null, latitude float8, longitude float8);
-create index idx_assets_earth on assets using gist (ll_to_earth(latitude, longitude));
-create table albums (id serial primary key, owner_id uuid not null references users(id) on delete cascade, name text not null);
-create table album_assets (album_id int not null references albums(id) on delete cascade,
-	asset_id uuid not null references assets(id) on delete cascade, primary key (album_id, asset_id));
-create table geodata_places (id int primary key, name varchar(200) not null,
-	latitude float8 not null, longitude float8 not null,
-	"earthCoord" earth generated always as (ll_to_earth(latitude, longitude)) stored);
-create index idx_geodata_places_gist_earthcoord on geodata_places using gist ("earthCoord");
-insert into users (email, name) select 'user' || g || '@example.test', 'User ' || g from generate_series(1, 25) g;
-insert into assets (owner_id, original_path, taken, latitude, longitude)
-	select (select id from users order by email offset g % 25 limit 1), '/photos/IMG_' || g || '.jpg',
-		timestamptz '2024-01-01' + g * interval '1 hour', (g % 170) - 85 + 0.25, (g % 350) - 175 + 0.5
-	from generate_series(1, 4000) g;
-insert into albums (owner_id, name) select (select id from users order by email offset g % 25 limit 1), 'Album ' || g from generate_series(1, 40) g;
-insert into album_assets select 1 + (row_number() over () - 1) % 40, id from (select id from assets order by original_path limit 3000) a;
-insert into geodata_places select g, 'Place ' || g, (g % 170) - 85, (g % 350) - 175 from generate_series(1, 3000) g;
-`
-
-var immichLikeTables = []string{"public.album_assets", "public.albums", "public.assets", "public.geodata_places", "public.users"}
 
 type restoreBed struct {
 	pg      *servers.Postgres
@@ -66,7 +38,7 @@ func newRestoreBed(t *testing.T) *restoreBed {
 		proc.RequireBinary(t, b)
 	}
 	pg := servers.PostgresT(t, servers.Options{}, "immich", dbPassword)
-	_, err := pg.Exec(context.Background(), immichLikeSchema)
+	_, err := pg.Exec(context.Background(), immichdb.Schema)
 	require.NoError(t, err)
 	dir := t.TempDir()
 	r := &restoreBed{pg: pg, dir: dir, backup: filepath.Join(dir, "backup.sh"), restore: filepath.Join(dir, "restore.sh")}
@@ -166,8 +138,8 @@ var verifyLine = regexp.MustCompile(`(?m)^verify (\S+) dump=(\d+) restored=(\S+)
 
 func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
 	r := newRestoreBed(t)
-	before := r.checksums(t, "immich", immichLikeTables)
-	require.Len(t, before, len(immichLikeTables))
+	before := r.checksums(t, "immich", immichdb.Tables)
+	require.Len(t, before, len(immichdb.Tables))
 	dump := r.dump(t)
 
 	// A plain pg_restore of the same dump fails on the search_path pg_dump sets: the
@@ -180,16 +152,16 @@ func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
 	assert.Contains(t, string(out), `type "earth" does not exist`)
 
 	r.changeLiveData(t)
-	require.NotEqual(t, before, r.checksums(t, "immich", immichLikeTables))
+	require.NotEqual(t, before, r.checksums(t, "immich", immichdb.Tables))
 
 	for _, jobs := range []string{"2", "1"} {
 		res := r.run(t, r.env(t, "RESTORE_JOBS="+jobs), r.restore, "restore", dump)
 		require.Equal(t, 0, res.code, "RESTORE_JOBS=%s\n%s%s", jobs, res.stdout, res.stderr)
 		t.Logf("restore.sh restore with RESTORE_JOBS=%s took %s:\n%s", jobs, res.took.Round(time.Millisecond), res.stdout)
-		assert.Equal(t, before, r.checksums(t, "immich", immichLikeTables), "every table equals the dump's, row for row")
+		assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
 		assert.Contains(t, res.stdout, "--jobs "+jobs+" into immich")
 		verified := verifyLine.FindAllStringSubmatch(res.stdout, -1)
-		require.Len(t, verified, len(immichLikeTables))
+		require.Len(t, verified, len(immichdb.Tables))
 		for _, v := range verified {
 			assert.Equal(t, "ok", v[4], v[0])
 			assert.Equal(t, strings.Fields(before[v[1]])[0], v[2], "the dump's rows of %s, counted from the dump", v[1])
@@ -210,7 +182,7 @@ func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
 // own, an extension the dump lacks. public keeps its owner, privileges and comment.
 func TestRestoreScriptLeavesOnlyTheDump(t *testing.T) {
 	r := newRestoreBed(t)
-	before := r.checksums(t, "immich", immichLikeTables)
+	before := r.checksums(t, "immich", immichdb.Tables)
 	dump := r.dump(t)
 	publicACL := r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'")
 	r.psql(t, "immich", `create table asset_faces (id serial primary key, asset_id uuid references assets(id));
@@ -221,7 +193,7 @@ func TestRestoreScriptLeavesOnlyTheDump(t *testing.T) {
 	res := r.run(t, r.env(t, "RESTORE_JOBS=2"), r.restore, "restore", dump)
 	require.Equal(t, 0, res.code, res.stdout+res.stderr)
 	assert.Contains(t, res.stdout, "cleared immich")
-	assert.Equal(t, before, r.checksums(t, "immich", immichLikeTables))
+	assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables))
 	assert.Equal(t, "f", r.psql(t, "immich", "select to_regclass('public.asset_faces') is not null"), "a table the dump lacks is gone")
 	assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_namespace where nspname = 'vectors'"))
 	assert.Equal(t, "cube,earthdistance,plpgsql", r.psql(t, "immich", "select string_agg(extname, ',' order by extname) from pg_extension"))
@@ -238,17 +210,17 @@ func TestRestoreScriptInspect(t *testing.T) {
 	assert.Contains(t, res.stdout, "\ntable public.tricky 4\n", "every row counted, none taken for a block's start or end")
 	r.psql(t, "immich", "drop table tricky")
 	dump = r.dump(t)
-	live := r.checksums(t, "immich", immichLikeTables)
+	live := r.checksums(t, "immich", immichdb.Tables)
 	version := r.psql(t, "immich", "show server_version")
 
 	res = r.run(t, r.env(t), r.restore, "inspect", dump)
 	require.Equal(t, 0, res.code, res.stdout+res.stderr)
 	want := []string{"server " + strings.Fields(version)[0], "extension cube available", "extension earthdistance available"}
-	for _, table := range immichLikeTables {
+	for _, table := range immichdb.Tables {
 		want = append(want, "table "+table+" "+strings.Fields(live[table])[0])
 	}
 	want = append(want, "inspect: ok")
 	assert.Equal(t, strings.Join(want, "\n")+"\n", res.stdout, "rows as count(*) of the live database counts them")
 	assert.Empty(t, res.stderr)
-	assert.Equal(t, live, r.checksums(t, "immich", immichLikeTables), "inspect touches nothing")
+	assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "inspect touches nothing")
 }

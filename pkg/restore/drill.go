@@ -30,11 +30,7 @@ type Drill struct {
 // returns ErrDrillFailed with the Drill.
 func (r *Restorer) Drill(ctx context.Context, name string) (*Drill, error) {
 	r.init()
-	cj, err := r.Backup.GetCronJob(ctx)
-	if err != nil {
-		return nil, err
-	}
-	db, err := database(cj)
+	cj, db, err := r.cronJob(ctx)
 	if err != nil {
 		return nil, err
 	}

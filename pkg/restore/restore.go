@@ -131,6 +131,16 @@ func (r *Restorer) Recorded(ctx context.Context) (*State, error) {
 	return r.store.load(ctx)
 }
 
+// cronJob returns the backup CronJob and the database it dumps.
+func (r *Restorer) cronJob(ctx context.Context) (*batchv1.CronJob, string, error) {
+	cj, err := r.Backup.GetCronJob(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	db, err := database(cj)
+	return cj, db, err
+}
+
 // database reads the database the CronJob dumps (PGDATABASE of its dump container).
 func database(cj *batchv1.CronJob) (string, error) {
 	c, err := backup.TemplateContainer(cj, backup.DumpContainer)
@@ -149,11 +159,7 @@ func database(cj *batchv1.CronJob) (string, error) {
 // the CronJob, Immich's Deployments and the recorded restore.
 func (r *Restorer) DryRun(ctx context.Context, name string) (*Plan, error) {
 	r.init()
-	cj, err := r.Backup.GetCronJob(ctx)
-	if err != nil {
-		return nil, err
-	}
-	db, err := database(cj)
+	_, db, err := r.cronJob(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +194,7 @@ func (r *Restorer) Run(ctx context.Context, name string) (*Report, error) {
 		return nil, fmt.Errorf("%w: restore %s of %s stopped after step %q (%s, last recorded %s): continue it with kubectl picluster restore --resume",
 			ErrUnfinished, prev.ID, prev.Backup, stepOrNone(prev.Done), prev.Phase, prev.Updated.Format(time.RFC3339))
 	}
-	cj, err := r.Backup.GetCronJob(ctx)
-	if err != nil {
-		return nil, err
-	}
-	db, err := database(cj)
+	cj, db, err := r.cronJob(ctx)
 	if err != nil {
 		return nil, err
 	}

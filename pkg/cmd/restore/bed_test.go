@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
 )
@@ -30,14 +31,14 @@ import (
 // (simulated by kwok) of the test's own (immich.deployments) in the immich namespace.
 type bed struct {
 	*seed.Backup
-	db       seed.DB
+	db       immichdb.DB
 	replicas map[string]int32
 }
 
 var nonIdent = regexp.MustCompile(`[^a-z0-9]+`)
 
 func newBed(t testing.TB) *bed {
-	return newBedWith(t, seed.ImmichLikeSchema)
+	return newBedWith(t, immichdb.Schema)
 }
 
 // newBedWith is newBed with the database made by schema.
@@ -55,7 +56,7 @@ func newBedWith(t testing.TB, schema string) *bed {
 		doc = strings.Replace(doc, "postgres:\n", "postgres:\n  database: "+dbName+"\n", 1)
 		return doc + fmt.Sprintf("immich:\n  deployments: [%s-server, %s-ml]\n", prefix, prefix)
 	}})
-	db := seed.CreateDB(t, b.Monitoring.Postgres, dbName)
+	db := immichdb.Create(t, b.Monitoring.Postgres, dbName)
 	db.Psql(t, schema)
 	ctx := context.Background()
 	deps := b.Cluster.Client.AppsV1().Deployments(testbed.ImmichNamespace)

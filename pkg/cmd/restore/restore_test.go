@@ -17,8 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/picluster/kubectl-picluster/internal/testbed"
+	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
-	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
 	"github.com/picluster/kubectl-picluster/pkg/restore"
 )
 
@@ -33,11 +33,11 @@ const restoreTimeout = 5 * time.Minute
 // back at its replicas, and the restore point holds the changed data.
 func TestRestoreBringsBackTheDumpRowForRow(t *testing.T) {
 	b := newBed(t)
-	want := b.db.Checksums(t, seed.ImmichLikeTables)
-	require.Len(t, want, len(seed.ImmichLikeTables))
+	want := b.db.Checksums(t, immichdb.Tables)
+	require.Len(t, want, len(immichdb.Tables))
 	dump := b.backup(t)
 	b.db.ChangeLiveData(t)
-	changed := b.db.Checksums(t, seed.ImmichLikeTables)
+	changed := b.db.Checksums(t, immichdb.Tables)
 	require.NotEqual(t, want, changed)
 
 	r := b.plugin(t, restoreTimeout, "restore", "--backup", dump, "--yes", "--jobs", "2", "-o", "json")
@@ -51,11 +51,11 @@ func TestRestoreBringsBackTheDumpRowForRow(t *testing.T) {
 		assert.Equal(t, restore.Steps[i], s.Step)
 		assert.Equal(t, "done", s.Status, "%s: %s", s.Step, s.Detail)
 	}
-	assert.Len(t, rep.Tables, len(seed.ImmichLikeTables))
+	assert.Len(t, rep.Tables, len(immichdb.Tables))
 	assert.Equal(t, b.replicas, rep.Replicas)
 	assert.Contains(t, r.Stderr, "[4/7] restore the dump in a Job", "progress goes to stderr with -o json")
 
-	assert.Equal(t, want, b.db.Checksums(t, seed.ImmichLikeTables), "every table as the dump has it, row for row")
+	assert.Equal(t, want, b.db.Checksums(t, immichdb.Tables), "every table as the dump has it, row for row")
 	b.requireRunning(t)
 
 	// the restore point: the changed data, restorable
@@ -75,7 +75,7 @@ func TestRestoreBringsBackTheDumpRowForRow(t *testing.T) {
 	t.Run("the restore point restores the changed data", func(t *testing.T) {
 		r := b.plugin(t, restoreTimeout, "restore", "--backup", points[0], "--yes")
 		require.Equal(t, 0, r.Code, r.All())
-		assert.Equal(t, changed, b.db.Checksums(t, seed.ImmichLikeTables))
+		assert.Equal(t, changed, b.db.Checksums(t, immichdb.Tables))
 		assert.Contains(t, r.Stdout, "State: database "+b.db.Name+" is restored from "+points[0])
 	})
 
@@ -91,7 +91,7 @@ func TestRestoreAsksForTheDatabaseName(t *testing.T) {
 	b := newBed(t)
 	dump := b.backup(t)
 	b.db.ChangeLiveData(t)
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
+	live := b.db.Checksums(t, immichdb.Tables)
 	versions := b.versions(t)
 	files := b.dumps(t)
 	for _, answer := range []string{"", "yes\n", "immich\n"} {
@@ -101,7 +101,7 @@ func TestRestoreAsksForTheDatabaseName(t *testing.T) {
 		assert.Contains(t, r.Stderr, "the restore was not confirmed")
 		assert.Contains(t, r.Stderr, "nothing was changed")
 	}
-	assert.Equal(t, live, b.db.Checksums(t, seed.ImmichLikeTables))
+	assert.Equal(t, live, b.db.Checksums(t, immichdb.Tables))
 	assert.Equal(t, versions, b.versions(t))
 	assert.Equal(t, files, b.dumps(t), "no restore point")
 
@@ -122,14 +122,14 @@ func TestRestoreRefusesBadDumpsAtPreflight(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(corrupt, data[:len(data)/2], 0o600))
 	vector := filepath.Join(dir, "vector.pgdump")
-	seed.VectorDump(t, b.Monitoring.Postgres, vector)
+	immichdb.VectorDump(t, b.Monitoring.Postgres, vector)
 
 	name := func(day int) string { return b.db.Name + "-2026010" + string(rune('0'+day)) + "T000000Z.pgdump" }
 	b.upload(t, corrupt, name(1), "")
 	b.upload(t, good, name(2), "not the dump")
 	b.upload(t, vector, name(3), "")
 
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
+	live := b.db.Checksums(t, immichdb.Tables)
 	versions := b.versions(t)
 	files := b.dumps(t)
 	for dump, why := range map[string]string{
@@ -147,7 +147,7 @@ func TestRestoreRefusesBadDumpsAtPreflight(t *testing.T) {
 	assert.Equal(t, 2, r.Code, "a dump the NAS does not have is bad input: %s", r.All())
 	assert.Contains(t, r.Stderr, "did you mean")
 
-	assert.Equal(t, live, b.db.Checksums(t, seed.ImmichLikeTables))
+	assert.Equal(t, live, b.db.Checksums(t, immichdb.Tables))
 	assert.Equal(t, versions, b.versions(t), "nothing changed in the cluster")
 	assert.Equal(t, files, b.dumps(t), "no restore point")
 }
@@ -162,7 +162,7 @@ func TestFailedRestoreRollsBackToTheRestorePoint(t *testing.T) {
 	name := b.db.Name + "-20260104T000000Z.pgdump"
 	b.upload(t, broken, name, "")
 	b.db.ChangeLiveData(t)
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
+	live := b.db.Checksums(t, immichdb.Tables)
 
 	r := b.plugin(t, restoreTimeout, "restore", "--backup", name, "--yes", "-o", "json")
 	require.Equal(t, 1, r.Code, r.All())
@@ -175,7 +175,7 @@ func TestFailedRestoreRollsBackToTheRestorePoint(t *testing.T) {
 	assert.Contains(t, rep.State, "is back at its recorded replicas")
 	assert.Contains(t, r.Stderr, "Rolling back: restoring restore point")
 
-	assert.Equal(t, live, b.db.Checksums(t, seed.ImmichLikeTables), "the database as the restore point had it")
+	assert.Equal(t, live, b.db.Checksums(t, immichdb.Tables), "the database as the restore point had it")
 	assert.Equal(t, "0", b.db.Psql(t, "select count(*) from pg_proc where proconfig is not null"), "the search_path fix is undone")
 	b.requireRunning(t)
 
@@ -189,10 +189,10 @@ func TestFailedRestoreRollsBackToTheRestorePoint(t *testing.T) {
 // restore runs, another is refused.
 func TestInterruptedAndKilledRestores(t *testing.T) {
 	b := newBed(t)
-	want := b.db.Checksums(t, seed.ImmichLikeTables)
+	want := b.db.Checksums(t, immichdb.Tables)
 	dump := b.backup(t)
 	b.db.ChangeLiveData(t)
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
+	live := b.db.Checksums(t, immichdb.Tables)
 	server := ""
 	for name, n := range b.replicas {
 		if n == 2 {
@@ -220,7 +220,7 @@ func TestInterruptedAndKilledRestores(t *testing.T) {
 		assert.Equal(t, 130, code, "stdout:\n%s\nstderr:\n%s", p.Stdout, p.Stderr)
 		assert.Regexp(t, `interrupted by SIGINT: the database (was not touched|is as restore point \S+ had it); Immich is back at its recorded replicas`, p.Stderr.String())
 		b.requireRunning(t)
-		assert.Equal(t, live, b.db.Checksums(t, seed.ImmichLikeTables))
+		assert.Equal(t, live, b.db.Checksums(t, immichdb.Tables))
 	})
 
 	t.Run("SIGKILL, then --resume", func(t *testing.T) {
@@ -243,7 +243,7 @@ func TestInterruptedAndKilledRestores(t *testing.T) {
 		require.Equal(t, 0, r.Code, r.All())
 		t.Logf("resume took %s", time.Since(start).Round(time.Second))
 		assert.Contains(t, r.Stdout, "Resuming restore ")
-		assert.Equal(t, want, b.db.Checksums(t, seed.ImmichLikeTables), "the dump's data")
+		assert.Equal(t, want, b.db.Checksums(t, immichdb.Tables), "the dump's data")
 		b.requireRunning(t)
 	})
 }
@@ -255,7 +255,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	dump := b.backup(t)
 	versions := b.versions(t)
 	files := b.dumps(t)
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
+	live := b.db.Checksums(t, immichdb.Tables)
 
 	r := b.plugin(t, time.Minute, "restore", "--backup", dump, "--dry-run")
 	require.Equal(t, 0, r.Code, r.All())
@@ -269,7 +269,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 
 	assert.Equal(t, versions, b.versions(t))
 	assert.Equal(t, files, b.dumps(t))
-	assert.Equal(t, live, b.db.Checksums(t, seed.ImmichLikeTables))
+	assert.Equal(t, live, b.db.Checksums(t, immichdb.Tables))
 
 	ran := 0
 	for _, s := range plan.Steps {
@@ -328,8 +328,8 @@ func (b *bed) shell(t *testing.T, line string) (string, error) {
 func TestDrill(t *testing.T) {
 	b := newBed(t)
 	good := b.backup(t)
-	live := b.db.Checksums(t, seed.ImmichLikeTables)
-	admin := seed.DB{PG: b.Monitoring.Postgres, Name: "postgres"}
+	live := b.db.Checksums(t, immichdb.Tables)
+	admin := immichdb.DB{PG: b.Monitoring.Postgres, Name: "postgres"}
 	databases := admin.Psql(t, "select string_agg(datname, ',' order by datname) from pg_database")
 
 	r := b.plugin(t, restoreTimeout, "restore", "--drill", "--backup", "latest")
@@ -343,7 +343,7 @@ func TestDrill(t *testing.T) {
 		create function public.log_place(n text) returns boolean language plpgsql
 			as $$ begin insert into public.audit_log (note) values (n); return true; end $$;
 		alter table geodata_places add constraint place_logged check (public.log_place(name))`)
-	tables := append([]string{"public.audit_log"}, seed.ImmichLikeTables...)
+	tables := append([]string{"public.audit_log"}, immichdb.Tables...)
 	live = b.db.Checksums(t, tables)
 	bad := b.backup(t)
 

@@ -1,4 +1,8 @@
-package seed
+// Package immichdb is an Immich-like database on a real Postgres server for tests: the
+// shapes of Immich's schema that matter to a dump and a restore (foreign keys, uuid keys,
+// earthdistance in a generated column and in an index), checksums that compare tables
+// row for row, and the dumps the restore must refuse or survive.
+package immichdb
 
 import (
 	"bytes"
@@ -14,12 +18,12 @@ import (
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
-// ImmichLikeSchema has the shapes of Immich's database that matter to a restore:
+// Schema has the shapes of Immich's database that matter to a restore:
 // foreign keys between tables, uuid keys, and geodata built on earthdistance the way
 // Immich's geodata_places is (a generated earth column with a GiST index, and an
 // index on ll_to_earth), which a plain pg_restore cannot restore
 // (immich-app/immich#5630). About 14,000 rows.
-const ImmichLikeSchema = `
+const Schema = `
 create extension cube;
 create extension earthdistance;
 create table users (id uuid primary key default gen_random_uuid(), email text unique not null, name text not null);
@@ -44,8 +48,8 @@ insert into album_assets select 1 + (row_number() over () - 1) % 40, id from (se
 insert into geodata_places select g, 'Place ' || g, (g % 170) - 85, (g % 350) - 175 from generate_series(1, 3000) g;
 `
 
-// ImmichLikeTables are ImmichLikeSchema's tables.
-var ImmichLikeTables = []string{"public.album_assets", "public.albums", "public.assets", "public.geodata_places", "public.users"}
+// Tables are Schema's tables.
+var Tables = []string{"public.album_assets", "public.albums", "public.assets", "public.geodata_places", "public.users"}
 
 // DB is one database on a real Postgres server, reached with psql over TCP with the
 // password, as a client would.
@@ -87,9 +91,9 @@ func (d DB) Env() []string {
 	return append(env, "PGDATABASE="+d.Name)
 }
 
-// CreateDB creates database name on the server (dropped, with its connections, when
+// Create creates database name on the server (dropped, with its connections, when
 // the test ends) and returns it.
-func CreateDB(t testing.TB, pg *servers.Postgres, name string) DB {
+func Create(t testing.TB, pg *servers.Postgres, name string) DB {
 	t.Helper()
 	admin := DB{PG: pg, Name: "postgres"}
 	admin.Psql(t, fmt.Sprintf("drop database if exists %q with (force)", name))
@@ -113,7 +117,7 @@ func (d DB) Checksums(t testing.TB, tables []string) map[string]string {
 }
 
 // ChangeLiveData deletes rows, adds rows, changes rows and drops a table of
-// ImmichLikeSchema: what a restore must undo.
+// Schema: what a restore must undo.
 func (d DB) ChangeLiveData(t testing.TB) {
 	t.Helper()
 	d.Psql(t, `delete from assets where original_path like '%7.jpg';
@@ -132,7 +136,7 @@ func (d DB) Dump(t testing.TB, path string, flags ...string) {
 	}
 }
 
-// BrokenDataDump writes a dump of an ImmichLikeSchema database whose data breaks after
+// BrokenDataDump writes a dump of an Schema database whose data breaks after
 // the schema part: uncompressed, one value of geodata_places does not parse. It reads
 // in full (pg_restore --list and --data-only pass), but a restore stops while loading
 // that table's data, after it changed the database.
@@ -159,7 +163,7 @@ func (d DB) BrokenDataDump(t testing.TB, path string) {
 // readable).
 func VectorDump(t testing.TB, pg *servers.Postgres, path string) {
 	t.Helper()
-	db := CreateDB(t, pg, "withvector")
+	db := Create(t, pg, "withvector")
 	db.Psql(t, "create extension intagg; create table embeddings (id int primary key); insert into embeddings values (1), (2)")
 	db.Dump(t, path)
 	orig, err := os.ReadFile(path)
