@@ -12,7 +12,15 @@
 #
 # Environment:
 #   PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE  libpq's own; PGDATABASE is required
-#   RESTORE_JOBS        pg_restore --jobs (default 1)
+#   RESTORE_JOBS        pg_restore --jobs, and the connections that count the restored
+#                       rows (default 1)
+#   RESTORE_DUMP_ROWS   restore only: the dump's tables with their rows as inspect counted
+#                       them, one "<rows> <table>" per line. A restore then reads the
+#                       dump's TOC, the server and the extensions again, but not the whole
+#                       data section a second time. For a caller that inspected the same
+#                       file, fetched again with the same sha256 (the restore command).
+#   RESTORE_DUMP_SIZE   with RESTORE_DUMP_ROWS: the dump's size in bytes when it was
+#                       inspected; a file of another size is refused (3), untouched
 #   RESTORE_SCRATCH_DB  the drill's scratch database (default
 #                       <PGDATABASE>_drill_<UTC YYYYMMDDHHMMSS>); it must not exist
 #   TMPDIR              where the few small work files go (default /tmp)
@@ -30,8 +38,9 @@
 # newlines inside values), so the rows are the lines between "COPY ... FROM stdin;" and
 # "\.". Reading the whole data section also proves that it can be read, so a truncated
 # or damaged dump is refused before anything is touched.
-# restore and drill print progress lines ("<UTC time> restore: ..."), then one line per
-# table of the dump, then the summary:
+# restore and drill print progress lines ("<UTC time> restore: ..."; the ones that time
+# a phase say "done in <seconds>s", to a tenth of a second where /proc/uptime is), then
+# one line per table of the dump, then the summary:
 #   verify <schema>.<name> dump=<n> restored=<m|-> ok|differs|missing
 #   verify: ok <N> tables            (or "verify: failed <K> of <N> tables")
 #
@@ -51,7 +60,7 @@
 # $RESTORE_JOBS with a -L list that leaves out the extensions (and their comments and
 # schemas) created in step 1, so --clean never drops them; (4) verifies: every table
 # with data in the dump exists and its count(*) (ONLY the table, not its children)
-# equals the dump's rows.
+# equals the dump's rows; $RESTORE_JOBS connections count, the largest tables first.
 # drill: the same into a scratch database created from template0 with the live
 # database's encoding and collation; $PGDATABASE is only connected to for CREATE and
 # DROP DATABASE. The scratch database is dropped on every exit, failures and signals
@@ -78,6 +87,12 @@ set -eu
 umask 077
 
 now() { date -u '+%Y-%m-%dT%H:%M:%SZ'; }
+# clock prints seconds since boot to a hundredth (/proc/uptime), or date's whole
+# seconds; took prints the seconds since a clock reading, to a tenth.
+clock() {
+    if [ -r /proc/uptime ]; then cut -d ' ' -f 1 /proc/uptime; else date +%s; fi
+}
+took() { awk -v a="$1" -v b="$(clock)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { printf '%s restore: %s\n' "$(now)" "$*"; }
 # fail CODE MESSAGE: says what went wrong on stderr and exits with CODE.
 fail() {
@@ -111,6 +126,7 @@ q() {
 
 # in_background runs a command in the background and waits for it, so that a signal
 # is handled at once (the trap stops the command) instead of after the command ends.
+# $child holds the pids the trap stops.
 child=""
 in_background() {
     "$@" &
@@ -187,6 +203,19 @@ count_rows() {
     [ "$rc" = 0 ] || fail 3 "the data section of $dump ends inside a table's data (truncated?)"
 }
 
+# given_rows takes the dump's rows from RESTORE_DUMP_ROWS instead of reading the data
+# section (see the header), after checking the file's size against RESTORE_DUMP_SIZE.
+given_rows() {
+    if [ -n "${RESTORE_DUMP_SIZE:-}" ]; then
+        size=$(wc -c <"$dump" | tr -d ' ')
+        [ "$size" = "$RESTORE_DUMP_SIZE" ] ||
+            fail 3 "$dump has $size bytes, but $RESTORE_DUMP_SIZE when it was inspected: not the inspected dump; nothing restored"
+    fi
+    printf '%s\n' "$RESTORE_DUMP_ROWS" | awk 'NF { if ($1 !~ /^[0-9]+$/ || NF < 2) exit 1; print }' >"$tmp/tables" ||
+        fail 1 "RESTORE_DUMP_ROWS must hold one \"<rows> <table>\" per line"
+    say "the dump's rows as its inspection counted them; its data section is not read again"
+}
+
 # inspect runs every check that comes before a change: 3, 4 or 5 leave all untouched.
 inspect() {
     prefix=$1
@@ -194,7 +223,13 @@ inspect() {
     connect
     printf '%sserver %s\n' "$prefix" "$server"
     check_extensions "$prefix"
-    count_rows
+    if [ "$mode" = restore ] && [ -n "${RESTORE_DUMP_ROWS:-}" ]; then
+        given_rows
+    else
+        start=$(clock)
+        count_rows
+        [ "$mode" = inspect ] || say "read the dump's data section in $(took "$start")s"
+    fi
 }
 
 # --- restore ----------------------------------------------------------------------------
@@ -273,30 +308,49 @@ restore_list() {
 run_pg_restore() {
     restore_list
     say "pg_restore --clean --if-exists --no-owner --exit-on-error --jobs $jobs into $target"
-    start=$(date +%s)
+    start=$(clock)
     if ! in_background pg_restore --clean --if-exists --no-owner --exit-on-error --no-password \
         --jobs "$jobs" -L "$tmp/restore.list" -d "$target" "$dump"; then
         reset_search_path || true
         fail 6 "pg_restore into $target failed (its error is above); the database was touched"
     fi
-    say "pg_restore done in $(($(date +%s) - start))s"
+    say "pg_restore done in $(took "$start")s"
     reset_search_path || fail 6 "the restore finished but the search_path fix could not be undone"
 }
 
 # verify compares every table of the dump with the restored one (count(*) of ONLY the
-# table: a parent's count would include its children's rows).
+# table: a parent's count would include its children's rows). $jobs connections count
+# at once, the largest tables dealt first.
 verify() {
     tab=$(printf '\t')
-    values=$(awk -v q="'" '{ n = $0; sub(/^[0-9]+ /, "", n); gsub(q, q q, n); printf "%s(%s%s%s)", (NR > 1 ? ", " : ""), q, n, q }' "$tmp/tables")
+    values=$(awk -v q="'" '{ n = $0; sub(/^[0-9]+ /, "", n); gsub(q, q q, n); printf "%s(%s%s%s, %d)", (NR > 1 ? ", " : ""), q, n, q, $1 }' "$tmp/tables")
     : >"$tmp/restored"
     if [ -n "$values" ]; then
-        # the names are the dump's, qualified and quoted as SQL needs; the session keeps
+        start=$(clock)
+        # the names are the dump's, qualified and quoted as SQL needs; the sessions keep
         # the server's search_path (with '' even count(*) of a table whose generated
         # column uses ll_to_earth fails, see the header)
-        printf '%s\n' "SELECT format('SELECT %L, count(*) FROM ONLY %s', n, n)" \
-            "FROM (VALUES $values) v(n) WHERE to_regclass(n) IS NOT NULL \gexec" >"$tmp/verify.sql"
-        q "$target" -F "$tab" -f "$tmp/verify.sql" >"$tmp/restored" 2>"$tmp/err" ||
-            fail 1 "cannot count the restored rows in $target: $(head -n 3 "$tmp/err")"
+        q "$target" -c "SELECT format('SELECT %L, count(*) FROM ONLY %s;', n, n)
+            FROM (VALUES $values) v(n, rows) WHERE to_regclass(n) IS NOT NULL ORDER BY rows DESC, n" >"$tmp/counts" 2>"$tmp/err" ||
+            fail 1 "cannot look up the restored tables in $target: $(head -n 3 "$tmp/err")"
+        i=0
+        child=""
+        while [ "$i" -lt "$jobs" ]; do
+            awk -v n="$jobs" -v i="$i" '(NR - 1) % n == i' "$tmp/counts" >"$tmp/counts.$i"
+            if [ -s "$tmp/counts.$i" ]; then
+                q "$target" -F "$tab" -f "$tmp/counts.$i" >"$tmp/restored.$i" 2>"$tmp/err.$i" &
+                child="$child $!"
+            fi
+            i=$((i + 1))
+        done
+        counted=0
+        for pid in $child; do
+            wait "$pid" || counted=$?
+        done
+        child=""
+        [ "$counted" = 0 ] || fail 1 "cannot count the restored rows in $target: $(cat "$tmp"/err.* | head -n 3)"
+        cat "$tmp"/restored.* >"$tmp/restored" 2>/dev/null || true
+        say "counted the restored rows of $(wc -l <"$tmp/counts" | tr -d ' ') tables in $(took "$start")s with $jobs connection(s)"
     fi
     awk -F "$tab" -v tables="$tmp/tables" -v bad="$tmp/bad" '
         { restored[$1] = $2 }
@@ -404,10 +458,10 @@ drill() {
 cleanup() {
     rc=$?
     trap - EXIT INT TERM
-    if [ -n "$child" ]; then
-        kill -TERM "$child" 2>/dev/null || true
-        wait "$child" 2>/dev/null || true
-    fi
+    for pid in $child; do
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     reset_search_path || true
     drop_scratch || true
     rm -rf "$tmp"

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +224,60 @@ func TestRestoreScriptInspect(t *testing.T) {
 	assert.Equal(t, strings.Join(want, "\n")+"\n", res.stdout, "rows as count(*) of the live database counts them")
 	assert.Empty(t, res.stderr)
 	assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "inspect touches nothing")
+}
+
+// The restore command gives restore.sh the rows its preflight inspection counted
+// (RESTORE_DUMP_ROWS) with the dump's size, so the restore does not read the whole data
+// section again: the rows given are the ones the restored tables are compared with, a
+// file of another size is refused untouched, and the counting runs on RESTORE_JOBS
+// connections.
+func TestRestoreScriptTakesTheInspectedRows(t *testing.T) {
+	r := newRestoreBed(t)
+	before := r.checksums(t, "immich", immichdb.Tables)
+	dump := r.dump(t)
+	info, err := os.Stat(dump)
+	require.NoError(t, err)
+	size := strconv.FormatInt(info.Size(), 10)
+	res := r.run(t, r.env(t), r.restore, "inspect", dump)
+	require.Equal(t, 0, res.code, res.stdout+res.stderr)
+	var rows []string
+	for _, line := range strings.Split(res.stdout, "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "table" {
+			rows = append(rows, f[2]+" "+f[1])
+		}
+	}
+	require.Len(t, rows, len(immichdb.Tables))
+	given := strings.Join(rows, "\n") + "\n"
+	r.changeLiveData(t)
+	changed := r.checksums(t, "immich", immichdb.Tables)
+
+	t.Run("another size is refused before anything is touched", func(t *testing.T) {
+		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE=1"+size), r.restore, "restore", dump)
+		assert.Equal(t, 3, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stderr, "not the inspected dump")
+		assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
+	})
+	t.Run("rows that are not a count are refused", func(t *testing.T) {
+		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS=public.users 25"), r.restore, "restore", dump)
+		assert.Equal(t, 1, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stderr, "RESTORE_DUMP_ROWS must hold")
+		assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
+	})
+	t.Run("the given rows are what the restored tables are compared with", func(t *testing.T) {
+		wrong := strings.Replace(given, " public.users", "0 public.users", 1)
+		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+wrong, "RESTORE_DUMP_SIZE="+size), r.restore, "restore", dump)
+		assert.Equal(t, 7, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stderr, "public.users differs")
+		r.changeLiveData(t)
+	})
+	t.Run("the dump's data section is read once", func(t *testing.T) {
+		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE="+size, "RESTORE_JOBS=2"), r.restore, "restore", dump)
+		require.Equal(t, 0, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stdout, "its data section is not read again")
+		assert.NotContains(t, res.stdout, "read the dump's data section")
+		assert.Regexp(t, `restore: pg_restore done in \d+\.\ds\n`, res.stdout)
+		assert.Regexp(t, `restore: counted the restored rows of 5 tables in \d+\.\ds with 2 connection\(s\)\n`, res.stdout)
+		assert.Len(t, verifyLine.FindAllString(res.stdout, -1), len(immichdb.Tables))
+		assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
+	})
 }
