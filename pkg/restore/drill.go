@@ -40,7 +40,7 @@ func (r *Restorer) Drill(ctx context.Context, name string) (*Drill, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := r.runJob(ctx, job, "drill", nil)
+	out, _, err := r.runJob(ctx, job, "drill", nil)
 	d.Seconds = time.Since(start).Seconds()
 	if err != nil {
 		var je *JobError

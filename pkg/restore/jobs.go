@@ -96,8 +96,9 @@ func scriptContainer(cj *batchv1.CronJob, name, mode string, jobs int) (corev1.C
 	return c, nil
 }
 
-// scriptJob is a Job that fetches dump name and runs restore.sh mode on it.
-func scriptJob(cj *batchv1.CronJob, id, purpose, name, label, mode string, jobs int, deadline time.Duration) (*batchv1.Job, error) {
+// scriptJob is a Job that fetches dump name and runs restore.sh mode on it, with env
+// added to the script's.
+func scriptJob(cj *batchv1.CronJob, id, purpose, name, label, mode string, jobs int, deadline time.Duration, env ...corev1.EnvVar) (*batchv1.Job, error) {
 	fetch, err := fetchContainer(cj, name, label)
 	if err != nil {
 		return nil, err
@@ -106,9 +107,25 @@ func scriptJob(cj *batchv1.CronJob, id, purpose, name, label, mode string, jobs 
 	if err != nil {
 		return nil, err
 	}
+	run = withEnv(run, env...)
 	j := backup.ToolJob(cj, purpose, []corev1.Container{fetch}, []corev1.Container{run})
 	limit(j, id, deadline)
 	return j, nil
+}
+
+// dumpRows gives restore.sh the dump's tables and rows that preflight counted in the
+// same file (RESTORE_DUMP_ROWS, RESTORE_DUMP_SIZE), so that the restore does not read
+// the whole data section a second time.
+func dumpRows(tables map[string]int64, size int64) []corev1.EnvVar {
+	var b strings.Builder
+	for _, t := range sortedKeys(tables) {
+		fmt.Fprintf(&b, "%d %s\n", tables[t], t)
+	}
+	env := []corev1.EnvVar{{Name: "RESTORE_DUMP_ROWS", Value: b.String()}}
+	if size > 0 {
+		env = append(env, corev1.EnvVar{Name: "RESTORE_DUMP_SIZE", Value: strconv.FormatInt(size, 10)})
+	}
+	return env
 }
 
 // restorePointJob dumps the live database and uploads it as a restore point: the
@@ -150,54 +167,71 @@ func (e *JobError) Error() string { return e.Failure.Error() }
 func (e *JobError) Unwrap() error { return e.Failure }
 
 // runJob creates job (or, when a Job of that name exists, adopts it: a resumed
-// restore), waits for it and returns the whole log of container. A Job that failed is
-// a *JobError. The Job is deleted afterwards, also when ctx ends (an interrupt stops
-// its pod), unless keep.
-func (r *Restorer) runJob(ctx context.Context, job *batchv1.Job, container string, started func(name string) error) (string, error) {
+// restore), waits for it and returns the whole log of container and the pod that ran
+// it. A Job that failed is a *JobError. The Job is deleted afterwards, also when ctx
+// ends (an interrupt stops its pod).
+func (r *Restorer) runJob(ctx context.Context, job *batchv1.Job, container string, started func(name string) error) (string, *corev1.Pod, error) {
 	b := r.Backup
 	jobs := b.Kube.BatchV1().Jobs(b.Namespace)
 	if err := b.RequireSecrets(ctx, &job.Spec.Template.Spec); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	created, err := jobs.Create(ctx, job, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		created, err = jobs.Get(ctx, job.Name, metav1.GetOptions{})
 	}
 	if err != nil {
-		return "", fmt.Errorf("create job %s/%s: %w", b.Namespace, job.Name, err)
+		return "", nil, fmt.Errorf("create job %s/%s: %w", b.Namespace, job.Name, err)
 	}
 	defer r.deleteJob(ctx, created.Name)
 	if started != nil {
 		if err := started(created.Name); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	return r.waitJob(ctx, created.Name, container)
 }
 
-// waitJob waits for the Job and returns container's log (a *JobError when it failed).
-func (r *Restorer) waitJob(ctx context.Context, name, container string) (string, error) {
+// waitJob waits for the Job and returns container's log and pod (a *JobError when it
+// failed).
+func (r *Restorer) waitJob(ctx context.Context, name, container string) (string, *corev1.Pod, error) {
 	b := r.Backup
 	done, err := b.Wait(ctx, name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if res, _, _ := backup.JobResult(done); res == backup.Failed {
 		f, ferr := b.Explain(ctx, done)
 		if ferr != nil {
-			return "", fmt.Errorf("%v (%w)", f, ferr)
+			return "", nil, fmt.Errorf("%v (%w)", f, ferr)
 		}
 		log := ""
 		if f.Pod != "" {
 			log, _ = r.logs(ctx, f.Pod, f.Container)
 		}
-		return "", &JobError{Failure: f, Log: log}
+		return "", nil, &JobError{Failure: f, Log: log}
 	}
 	pods, err := b.Pods(ctx, name)
 	if err != nil || len(pods) == 0 {
-		return "", fmt.Errorf("job %s/%s completed without a pod to read: %v", b.Namespace, name, err)
+		return "", nil, fmt.Errorf("job %s/%s completed without a pod to read: %v", b.Namespace, name, err)
 	}
-	return r.logs(ctx, pods[len(pods)-1].Name, container)
+	pod := &pods[len(pods)-1]
+	log, err := r.logs(ctx, pod.Name, container)
+	return log, pod, err
+}
+
+// ranFor is how long the pod's (init) container name ran, to the second of its status;
+// ok is false when its status does not say.
+func ranFor(pod *corev1.Pod, name string) (took time.Duration, ok bool) {
+	if pod == nil {
+		return 0, false
+	}
+	for _, s := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if t := s.State.Terminated; s.Name == name && t != nil && !t.StartedAt.IsZero() {
+			return t.FinishedAt.Sub(t.StartedAt.Time), true
+		}
+	}
+	return 0, false
 }
 
 func (r *Restorer) logs(ctx context.Context, pod, container string) (string, error) {

@@ -33,8 +33,13 @@ var (
 	ErrUnhealthy = errors.New("immich is not healthy after the restore")
 )
 
-// restoreTook is restore.sh's line with pg_restore's own time.
-var restoreTook = regexp.MustCompile(`restore: pg_restore done in (\d+)s`)
+// readTook, restoreTook and countTook are restore.sh's lines with the time it read the
+// dump's data section (when it was not given the rows), pg_restore's and the count's.
+var (
+	readTook    = regexp.MustCompile(`restore: read the dump's data section in ([0-9.]+)s`)
+	restoreTook = regexp.MustCompile(`restore: pg_restore done in ([0-9.]+)s`)
+	countTook   = regexp.MustCompile(`restore: counted the restored rows of \d+ tables in ([0-9.]+)s`)
+)
 
 // healthWait is how long the health step waits for Immich's targets to come up.
 const healthWait = 90 * time.Second
@@ -380,7 +385,7 @@ func (r *Restorer) preflight(ctx context.Context, cj *batchv1.CronJob) (string, 
 	if err != nil {
 		return "", err
 	}
-	out, err := r.runJob(ctx, job, "inspect", nil)
+	out, _, err := r.runJob(ctx, job, "inspect", nil)
 	if err != nil {
 		return "", r.refusal(ctx, st.Backup, err)
 	}
@@ -398,7 +403,7 @@ func (r *Restorer) preflight(ctx context.Context, cj *batchv1.CronJob) (string, 
 	if err := r.recordSelectors(ctx); err != nil {
 		return "", err
 	}
-	st.Backup, st.Label, st.Tables, st.Extensions, st.Replicas = in.Name, dumpLabel(st.Database, in.Name), in.Tables, in.Extensions, replicas
+	st.Backup, st.Label, st.Tables, st.Size, st.Extensions, st.Replicas = in.Name, dumpLabel(st.Database, in.Name), in.Tables, in.Size, in.Extensions, replicas
 	r.report.Backup, r.report.Replicas = st.Backup, replicas
 	var rows int64
 	for _, n := range in.Tables {
@@ -461,7 +466,7 @@ func (r *Restorer) restorePoint(ctx context.Context, cj *batchv1.CronJob) (strin
 		return "", err
 	}
 	r.adopt(job, "restore-point")
-	out, err := r.runJob(ctx, job, backup.DumpContainer, r.remember(ctx))
+	out, _, err := r.runJob(ctx, job, backup.DumpContainer, r.remember(ctx))
 	if err != nil {
 		return "", fmt.Errorf("make the restore point: %w", withLines(err))
 	}
@@ -488,13 +493,13 @@ func (r *Restorer) scaleDown(ctx context.Context) (string, error) {
 
 func (r *Restorer) restore(ctx context.Context, cj *batchv1.CronJob) (string, error) {
 	st := r.st
-	job, err := scriptJob(cj, st.ID, "restore", st.Backup, st.Label, "restore", st.Jobs, r.timeout())
+	job, err := scriptJob(cj, st.ID, "restore", st.Backup, st.Label, "restore", st.Jobs, r.timeout(), dumpRows(st.Tables, st.Size)...)
 	if err != nil {
 		return "", err
 	}
 	r.adopt(job, "restore")
 	st.Touched = true
-	out, err := r.runJob(ctx, job, "restore", r.remember(ctx))
+	out, pod, err := r.runJob(ctx, job, "restore", r.remember(ctx))
 	if err != nil {
 		var je *JobError
 		if errors.As(err, &je) {
@@ -512,11 +517,30 @@ func (r *Restorer) restore(ctx context.Context, cj *batchv1.CronJob) (string, er
 		return "", fmt.Errorf("restore %s: the restore Job ended without its verification", st.Backup)
 	}
 	st.Checks = checks
+	fetch, fetched := ranFor(pod, "fetch")
+	return restoreDetail(st.Jobs, out, fetch, fetched), nil
+}
+
+// restoreDetail says what the restore Job did and how long each part took: the fetch
+// from the NAS (from the pod's status), the read of the data section, pg_restore and
+// the count of the restored rows (restore.sh's own lines).
+func restoreDetail(jobs int, log string, fetch time.Duration, fetched bool) string {
+	var parts []string
+	if fetched {
+		parts = append(parts, fmt.Sprintf("fetched from the NAS in %s", fetch.Round(time.Second)))
+	}
+	if m := readTook.FindStringSubmatch(log); m != nil {
+		parts = append(parts, "data section read in "+m[1]+"s")
+	}
 	took := ""
-	if m := restoreTook.FindStringSubmatch(out); m != nil {
+	if m := restoreTook.FindStringSubmatch(log); m != nil {
 		took = " in " + m[1] + "s"
 	}
-	return fmt.Sprintf("pg_restore --jobs %d done%s", st.Jobs, took), nil
+	parts = append(parts, fmt.Sprintf("pg_restore --jobs %d done%s", jobs, took))
+	if m := countTook.FindStringSubmatch(log); m != nil {
+		parts = append(parts, "rows counted in "+m[1]+"s")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *Restorer) verify() (string, error) {
@@ -711,7 +735,7 @@ func (r *Restorer) rollback(ctx context.Context) error {
 		return err
 	}
 	r.adopt(job, "rollback")
-	out, err := r.runJob(ctx, job, "rollback", r.remember(ctx))
+	out, _, err := r.runJob(ctx, job, "rollback", r.remember(ctx))
 	if err != nil {
 		return fmt.Errorf("restore the restore point %s: %w", st.RestorePoint, withLines(err))
 	}

@@ -80,8 +80,9 @@ type State struct {
 	Touched bool `json:"touched"`
 	// Job is the Job of the step under way, adopted by Resume when it still exists.
 	Job string `json:"job,omitempty"`
-	// Tables are the dump's tables with their rows (from preflight).
+	// Tables are the dump's tables with their rows, and Size its bytes (from preflight).
 	Tables map[string]int64 `json:"tables,omitempty"`
+	Size   int64            `json:"size,omitempty"`
 	// Checks are the restore Job's table checks, for the verify step.
 	Checks []TableCheck `json:"checks,omitempty"`
 	// Extensions are the extensions the dump needs.

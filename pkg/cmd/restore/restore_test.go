@@ -50,6 +50,11 @@ func TestRestoreBringsBackTheDumpRowForRow(t *testing.T) {
 	for i, s := range rep.Steps {
 		assert.Equal(t, restore.Steps[i], s.Step)
 		assert.Equal(t, "done", s.Status, "%s: %s", s.Step, s.Detail)
+		if s.Step == restore.StepRestore {
+			// the parts of the step's time: the fetch from the pod's status, the rest
+			// from restore.sh, which took the dump's rows from preflight
+			assert.Regexp(t, `^fetched from the NAS in \d+s, pg_restore --jobs 2 done in \d+\.\ds, rows counted in \d+\.\ds$`, s.Detail)
+		}
 	}
 	assert.Len(t, rep.Tables, len(immichdb.Tables))
 	assert.Equal(t, b.replicas, rep.Replicas)
