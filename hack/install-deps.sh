@@ -18,11 +18,14 @@ set -euo pipefail
 #   iproute2 procps util-linux            network namespaces (ip, nsenter), process cleanup
 #   postgresql postgresql-client          the backup tests' Postgres (initdb, pg_dump)
 #   rsync openssh-server openssh-client   the backup tests' NAS (sshd + rsync)
+#   busybox                               restore.sh's tests under BusyBox, the shell and
+#                                         tools of the backup's Alpine images
 #   hyperfine time                        hack/bench-*.sh
 packages=(
 	make git ca-certificates openssl iproute2 procps util-linux
 	postgresql postgresql-client
 	rsync openssh-server openssh-client
+	busybox
 	hyperfine time
 )
 

@@ -19,21 +19,50 @@ import (
 	"github.com/picluster/kubectl-picluster/internal/testbed/servers"
 )
 
-// The restore script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
-// real PostgreSQL 15 whose contrib has cube and earthdistance, as the restore and drill
-// Jobs run it. The database is Immich-like: foreign keys, and geodata built on
+// The restore script, run outside Kubernetes against a real PostgreSQL 15 whose contrib
+// has cube and earthdistance, as the restore and drill Jobs run it, by two shells with
+// their tools (forEachShell): Debian's POSIX /bin/sh (dash) with GNU's tools, and
+// BusyBox's ash with BusyBox's tools alone, as in the backup's Alpine images
+// (postgres:*-alpine has BusyBox and the Postgres client tools, no GNU tools). The
+// database is Immich-like: foreign keys, and geodata built on
 // earthdistance the way Immich's geodata_places is (a generated earth column with a
 // GiST index, and an index on ll_to_earth), which a plain pg_restore cannot restore
 // (immich-app/immich#5630).
 
 type restoreBed struct {
 	pg      *servers.Postgres
+	sh      shell
 	dir     string
 	backup  string // backup.sh
 	restore string // restore.sh
 }
 
-func newRestoreBed(t *testing.T) *restoreBed {
+// shell runs the scripts: argv is the shell, path the PATH after the Postgres tools.
+type shell struct {
+	name string
+	argv []string
+	path string
+}
+
+// forEachShell runs test once with dash and GNU's tools, once with BusyBox alone, each
+// with a bed of its own.
+func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
+	busybox := proc.RequireBinary(t, "busybox")
+	applets := t.TempDir()
+	out, err := exec.Command(busybox, "--list").Output()
+	require.NoError(t, err)
+	for _, name := range strings.Fields(string(out)) {
+		require.NoError(t, os.Symlink(busybox, filepath.Join(applets, name)))
+	}
+	for _, sh := range []shell{
+		{name: "dash", argv: []string{"/bin/sh"}, path: "/usr/local/bin:/usr/bin:/bin"},
+		{name: "busybox", argv: []string{busybox, "sh"}, path: applets},
+	} {
+		t.Run(sh.name, func(t *testing.T) { test(t, newRestoreBed(t, sh)) })
+	}
+}
+
+func newRestoreBed(t *testing.T, sh shell) *restoreBed {
 	t.Helper()
 	for _, b := range []string{"pg_dump", "pg_restore", "psql", "sha256sum"} {
 		proc.RequireBinary(t, b)
@@ -42,7 +71,7 @@ func newRestoreBed(t *testing.T) *restoreBed {
 	_, err := pg.Exec(context.Background(), immichdb.Schema)
 	require.NoError(t, err)
 	dir := t.TempDir()
-	r := &restoreBed{pg: pg, dir: dir, backup: filepath.Join(dir, "backup.sh"), restore: filepath.Join(dir, "restore.sh")}
+	r := &restoreBed{pg: pg, sh: sh, dir: dir, backup: filepath.Join(dir, "backup.sh"), restore: filepath.Join(dir, "restore.sh")}
 	require.NoError(t, os.WriteFile(r.backup, []byte(BackupScript()), 0o755))
 	require.NoError(t, os.WriteFile(r.restore, []byte(RestoreScript()), 0o755))
 	return r
@@ -51,7 +80,7 @@ func newRestoreBed(t *testing.T) *restoreBed {
 // env is the scripts' whole environment: nothing leaks in from the test's own.
 func (r *restoreBed) env(t *testing.T, overrides ...string) []string {
 	t.Helper()
-	env := []string{"PATH=" + r.pg.BinDir + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + r.dir, "TMPDIR=" + r.dir, "LC_ALL=C"}
+	env := []string{"PATH=" + r.pg.BinDir + ":" + r.sh.path, "HOME=" + r.dir, "TMPDIR=" + r.dir, "LC_ALL=C"}
 	return mergeEnv(append(env, r.pg.Env()...), overrides)
 }
 
@@ -66,7 +95,7 @@ func (r *restoreBed) run(t *testing.T, env []string, script string, args ...stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{script}, args...)...)
+	cmd := exec.CommandContext(ctx, r.sh.argv[0], append(append(r.sh.argv[1:len(r.sh.argv):len(r.sh.argv)], script), args...)...)
 	cmd.Env = env
 	cmd.Dir = r.dir
 	var stdout, stderr strings.Builder
@@ -138,92 +167,95 @@ func (r *restoreBed) changeLiveData(t *testing.T) {
 var verifyLine = regexp.MustCompile(`(?m)^verify (\S+) dump=(\d+) restored=(\S+) (ok|differs|missing)$`)
 
 func TestRestoreScriptRestoresAnImmichLikeDatabase(t *testing.T) {
-	r := newRestoreBed(t)
-	before := r.checksums(t, "immich", immichdb.Tables)
-	require.Len(t, before, len(immichdb.Tables))
-	dump := r.dump(t)
+	forEachShell(t, func(t *testing.T, r *restoreBed) {
+		before := r.checksums(t, "immich", immichdb.Tables)
+		require.Len(t, before, len(immichdb.Tables))
+		dump := r.dump(t)
 
-	// A plain pg_restore of the same dump fails on the search_path pg_dump sets: the
-	// problem the script fixes (immich-app/immich#5630).
-	r.psql(t, "postgres", "create database plain")
-	plain := exec.Command(filepath.Join(r.pg.BinDir, "pg_restore"), "--no-owner", "--exit-on-error", "-d", "plain", dump)
-	plain.Env = r.env(t)
-	out, err := plain.CombinedOutput()
-	require.Error(t, err, "a plain pg_restore of an earthdistance database fails: %s", out)
-	assert.Contains(t, string(out), `type "earth" does not exist`)
+		// A plain pg_restore of the same dump fails on the search_path pg_dump sets: the
+		// problem the script fixes (immich-app/immich#5630).
+		r.psql(t, "postgres", "create database plain")
+		plain := exec.Command(filepath.Join(r.pg.BinDir, "pg_restore"), "--no-owner", "--exit-on-error", "-d", "plain", dump)
+		plain.Env = r.env(t)
+		out, err := plain.CombinedOutput()
+		require.Error(t, err, "a plain pg_restore of an earthdistance database fails: %s", out)
+		assert.Contains(t, string(out), `type "earth" does not exist`)
 
-	r.changeLiveData(t)
-	require.NotEqual(t, before, r.checksums(t, "immich", immichdb.Tables))
-
-	for _, jobs := range []string{"2", "1"} {
-		res := r.run(t, r.env(t, "RESTORE_JOBS="+jobs), r.restore, "restore", dump)
-		require.Equal(t, 0, res.code, "RESTORE_JOBS=%s\n%s%s", jobs, res.stdout, res.stderr)
-		t.Logf("restore.sh restore with RESTORE_JOBS=%s took %s:\n%s", jobs, res.took.Round(time.Millisecond), res.stdout)
-		assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
-		assert.Contains(t, res.stdout, "--jobs "+jobs+" into immich")
-		verified := verifyLine.FindAllStringSubmatch(res.stdout, -1)
-		require.Len(t, verified, len(immichdb.Tables))
-		for _, v := range verified {
-			assert.Equal(t, "ok", v[4], v[0])
-			assert.Equal(t, strings.Fields(before[v[1]])[0], v[2], "the dump's rows of %s, counted from the dump", v[1])
-		}
-		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
-		assert.Equal(t, "verify: ok 5 tables", lines[len(lines)-1])
-		assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ restore: `, lines[0], "progress lines carry a UTC time")
-		// the search_path fix is undone: no function of the database has settings of its own
-		assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_proc where proconfig is not null"))
-		// and the geodata works for a client with the default search_path
-		assert.Equal(t, "t", r.psql(t, "immich", "select earth_distance(ll_to_earth(0, 0), \"earthCoord\") > 0 from geodata_places where id = 10"))
 		r.changeLiveData(t)
-	}
+		require.NotEqual(t, before, r.checksums(t, "immich", immichdb.Tables))
+
+		for _, jobs := range []string{"2", "1"} {
+			res := r.run(t, r.env(t, "RESTORE_JOBS="+jobs), r.restore, "restore", dump)
+			require.Equal(t, 0, res.code, "RESTORE_JOBS=%s\n%s%s", jobs, res.stdout, res.stderr)
+			t.Logf("restore.sh restore with RESTORE_JOBS=%s took %s:\n%s", jobs, res.took.Round(time.Millisecond), res.stdout)
+			assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
+			assert.Contains(t, res.stdout, "--jobs "+jobs+" into immich")
+			verified := verifyLine.FindAllStringSubmatch(res.stdout, -1)
+			require.Len(t, verified, len(immichdb.Tables))
+			for _, v := range verified {
+				assert.Equal(t, "ok", v[4], v[0])
+				assert.Equal(t, strings.Fields(before[v[1]])[0], v[2], "the dump's rows of %s, counted from the dump", v[1])
+			}
+			lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+			assert.Equal(t, "verify: ok 5 tables", lines[len(lines)-1])
+			assert.Regexp(t, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ restore: `, lines[0], "progress lines carry a UTC time")
+			// the search_path fix is undone: no function of the database has settings of its own
+			assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_proc where proconfig is not null"))
+			// and the geodata works for a client with the default search_path
+			assert.Equal(t, "t", r.psql(t, "immich", "select earth_distance(ll_to_earth(0, 0), \"earthCoord\") > 0 from geodata_places where id = 10"))
+			r.changeLiveData(t)
+		}
+	})
 }
 
 // What the live database has and the dump has not goes: a table made since the dump that
 // references one of the dump's tables (which stopped --clean's drops), a schema of its
 // own, an extension the dump lacks. public keeps its owner, privileges and comment.
 func TestRestoreScriptLeavesOnlyTheDump(t *testing.T) {
-	r := newRestoreBed(t)
-	before := r.checksums(t, "immich", immichdb.Tables)
-	dump := r.dump(t)
-	publicACL := r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'")
-	r.psql(t, "immich", `create table asset_faces (id serial primary key, asset_id uuid references assets(id));
-		insert into asset_faces (asset_id) select id from assets limit 10;
-		create schema vectors; create table vectors.embeddings (id int);
-		create extension pg_trgm`)
+	forEachShell(t, func(t *testing.T, r *restoreBed) {
+		before := r.checksums(t, "immich", immichdb.Tables)
+		dump := r.dump(t)
+		publicACL := r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'")
+		r.psql(t, "immich", `create table asset_faces (id serial primary key, asset_id uuid references assets(id));
+			insert into asset_faces (asset_id) select id from assets limit 10;
+			create schema vectors; create table vectors.embeddings (id int);
+			create extension pg_trgm`)
 
-	res := r.run(t, r.env(t, "RESTORE_JOBS=2"), r.restore, "restore", dump)
-	require.Equal(t, 0, res.code, res.stdout+res.stderr)
-	assert.Contains(t, res.stdout, "cleared immich")
-	assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables))
-	assert.Equal(t, "f", r.psql(t, "immich", "select to_regclass('public.asset_faces') is not null"), "a table the dump lacks is gone")
-	assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_namespace where nspname = 'vectors'"))
-	assert.Equal(t, "cube,earthdistance,plpgsql", r.psql(t, "immich", "select string_agg(extname, ',' order by extname) from pg_extension"))
-	assert.Equal(t, publicACL, r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'"))
+		res := r.run(t, r.env(t, "RESTORE_JOBS=2"), r.restore, "restore", dump)
+		require.Equal(t, 0, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stdout, "cleared immich")
+		assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables))
+		assert.Equal(t, "f", r.psql(t, "immich", "select to_regclass('public.asset_faces') is not null"), "a table the dump lacks is gone")
+		assert.Equal(t, "0", r.psql(t, "immich", "select count(*) from pg_namespace where nspname = 'vectors'"))
+		assert.Equal(t, "cube,earthdistance,plpgsql", r.psql(t, "immich", "select string_agg(extname, ',' order by extname) from pg_extension"))
+		assert.Equal(t, publicACL, r.psql(t, "immich", "select nspowner::regrole || ' ' || nspacl::text || ' ' || obj_description(oid, 'pg_namespace') from pg_namespace where nspname = 'public'"))
+	})
 }
 
 func TestRestoreScriptInspect(t *testing.T) {
-	r := newRestoreBed(t)
-	// rows that read like the lines that start and end a table's data in the stream
-	r.psql(t, "immich", `create table tricky (t text); insert into tricky values ('COPY public.users (id) FROM stdin;'), ('\.'), (E'\\.'), ('a')`)
-	dump := r.dump(t)
-	res := r.run(t, r.env(t), r.restore, "inspect", dump)
-	require.Equal(t, 0, res.code, res.stdout+res.stderr)
-	assert.Contains(t, res.stdout, "\ntable public.tricky 4\n", "every row counted, none taken for a block's start or end")
-	r.psql(t, "immich", "drop table tricky")
-	dump = r.dump(t)
-	live := r.checksums(t, "immich", immichdb.Tables)
-	version := r.psql(t, "immich", "show server_version")
+	forEachShell(t, func(t *testing.T, r *restoreBed) {
+		// rows that read like the lines that start and end a table's data in the stream
+		r.psql(t, "immich", `create table tricky (t text); insert into tricky values ('COPY public.users (id) FROM stdin;'), ('\.'), (E'\\.'), ('a')`)
+		dump := r.dump(t)
+		res := r.run(t, r.env(t), r.restore, "inspect", dump)
+		require.Equal(t, 0, res.code, res.stdout+res.stderr)
+		assert.Contains(t, res.stdout, "\ntable public.tricky 4\n", "every row counted, none taken for a block's start or end")
+		r.psql(t, "immich", "drop table tricky")
+		dump = r.dump(t)
+		live := r.checksums(t, "immich", immichdb.Tables)
+		version := r.psql(t, "immich", "show server_version")
 
-	res = r.run(t, r.env(t), r.restore, "inspect", dump)
-	require.Equal(t, 0, res.code, res.stdout+res.stderr)
-	want := []string{"server " + strings.Fields(version)[0], "extension cube available", "extension earthdistance available"}
-	for _, table := range immichdb.Tables {
-		want = append(want, "table "+table+" "+strings.Fields(live[table])[0])
-	}
-	want = append(want, "inspect: ok")
-	assert.Equal(t, strings.Join(want, "\n")+"\n", res.stdout, "rows as count(*) of the live database counts them")
-	assert.Empty(t, res.stderr)
-	assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "inspect touches nothing")
+		res = r.run(t, r.env(t), r.restore, "inspect", dump)
+		require.Equal(t, 0, res.code, res.stdout+res.stderr)
+		want := []string{"server " + strings.Fields(version)[0], "extension cube available", "extension earthdistance available"}
+		for _, table := range immichdb.Tables {
+			want = append(want, "table "+table+" "+strings.Fields(live[table])[0])
+		}
+		want = append(want, "inspect: ok")
+		assert.Equal(t, strings.Join(want, "\n")+"\n", res.stdout, "rows as count(*) of the live database counts them")
+		assert.Empty(t, res.stderr)
+		assert.Equal(t, live, r.checksums(t, "immich", immichdb.Tables), "inspect touches nothing")
+	})
 }
 
 // The restore command gives restore.sh the rows its preflight inspection counted
@@ -232,52 +264,53 @@ func TestRestoreScriptInspect(t *testing.T) {
 // file of another size is refused untouched, and the counting runs on RESTORE_JOBS
 // connections.
 func TestRestoreScriptTakesTheInspectedRows(t *testing.T) {
-	r := newRestoreBed(t)
-	before := r.checksums(t, "immich", immichdb.Tables)
-	dump := r.dump(t)
-	info, err := os.Stat(dump)
-	require.NoError(t, err)
-	size := strconv.FormatInt(info.Size(), 10)
-	res := r.run(t, r.env(t), r.restore, "inspect", dump)
-	require.Equal(t, 0, res.code, res.stdout+res.stderr)
-	var rows []string
-	for _, line := range strings.Split(res.stdout, "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "table" {
-			rows = append(rows, f[2]+" "+f[1])
-		}
-	}
-	require.Len(t, rows, len(immichdb.Tables))
-	given := strings.Join(rows, "\n") + "\n"
-	r.changeLiveData(t)
-	changed := r.checksums(t, "immich", immichdb.Tables)
-
-	t.Run("another size is refused before anything is touched", func(t *testing.T) {
-		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE=1"+size), r.restore, "restore", dump)
-		assert.Equal(t, 3, res.code, res.stdout+res.stderr)
-		assert.Contains(t, res.stderr, "not the inspected dump")
-		assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
-	})
-	t.Run("rows that are not a count are refused", func(t *testing.T) {
-		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS=public.users 25"), r.restore, "restore", dump)
-		assert.Equal(t, 1, res.code, res.stdout+res.stderr)
-		assert.Contains(t, res.stderr, "RESTORE_DUMP_ROWS must hold")
-		assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
-	})
-	t.Run("the given rows are what the restored tables are compared with", func(t *testing.T) {
-		wrong := strings.Replace(given, " public.users", "0 public.users", 1)
-		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+wrong, "RESTORE_DUMP_SIZE="+size), r.restore, "restore", dump)
-		assert.Equal(t, 7, res.code, res.stdout+res.stderr)
-		assert.Contains(t, res.stderr, "public.users differs")
-		r.changeLiveData(t)
-	})
-	t.Run("the dump's data section is read once", func(t *testing.T) {
-		res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE="+size, "RESTORE_JOBS=2"), r.restore, "restore", dump)
+	forEachShell(t, func(t *testing.T, r *restoreBed) {
+		before := r.checksums(t, "immich", immichdb.Tables)
+		dump := r.dump(t)
+		info, err := os.Stat(dump)
+		require.NoError(t, err)
+		size := strconv.FormatInt(info.Size(), 10)
+		res := r.run(t, r.env(t), r.restore, "inspect", dump)
 		require.Equal(t, 0, res.code, res.stdout+res.stderr)
-		assert.Contains(t, res.stdout, "its data section is not read again")
-		assert.NotContains(t, res.stdout, "read the dump's data section")
-		assert.Regexp(t, `restore: pg_restore done in \d+\.\ds\n`, res.stdout)
-		assert.Regexp(t, `restore: counted the restored rows of 5 tables in \d+\.\ds with 2 connection\(s\)\n`, res.stdout)
-		assert.Len(t, verifyLine.FindAllString(res.stdout, -1), len(immichdb.Tables))
-		assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
+		var rows []string
+		for _, line := range strings.Split(res.stdout, "\n") {
+			if f := strings.Fields(line); len(f) == 3 && f[0] == "table" {
+				rows = append(rows, f[2]+" "+f[1])
+			}
+		}
+		require.Len(t, rows, len(immichdb.Tables))
+		given := strings.Join(rows, "\n") + "\n"
+		r.changeLiveData(t)
+		changed := r.checksums(t, "immich", immichdb.Tables)
+
+		t.Run("another size is refused before anything is touched", func(t *testing.T) {
+			res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE=1"+size), r.restore, "restore", dump)
+			assert.Equal(t, 3, res.code, res.stdout+res.stderr)
+			assert.Contains(t, res.stderr, "not the inspected dump")
+			assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
+		})
+		t.Run("rows that are not a count are refused", func(t *testing.T) {
+			res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS=public.users 25"), r.restore, "restore", dump)
+			assert.Equal(t, 1, res.code, res.stdout+res.stderr)
+			assert.Contains(t, res.stderr, "RESTORE_DUMP_ROWS must hold")
+			assert.Equal(t, changed, r.checksums(t, "immich", immichdb.Tables))
+		})
+		t.Run("the given rows are what the restored tables are compared with", func(t *testing.T) {
+			wrong := strings.Replace(given, " public.users", "0 public.users", 1)
+			res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+wrong, "RESTORE_DUMP_SIZE="+size), r.restore, "restore", dump)
+			assert.Equal(t, 7, res.code, res.stdout+res.stderr)
+			assert.Contains(t, res.stderr, "public.users differs")
+			r.changeLiveData(t)
+		})
+		t.Run("the dump's data section is read once", func(t *testing.T) {
+			res := r.run(t, r.env(t, "RESTORE_DUMP_ROWS="+given, "RESTORE_DUMP_SIZE="+size, "RESTORE_JOBS=2"), r.restore, "restore", dump)
+			require.Equal(t, 0, res.code, res.stdout+res.stderr)
+			assert.Contains(t, res.stdout, "its data section is not read again")
+			assert.NotContains(t, res.stdout, "read the dump's data section")
+			assert.Regexp(t, `restore: pg_restore done in \d+\.\ds\n`, res.stdout)
+			assert.Regexp(t, `restore: counted the restored rows of 5 tables in \d+\.\ds with 2 connection\(s\)\n`, res.stdout)
+			assert.Len(t, verifyLine.FindAllString(res.stdout, -1), len(immichdb.Tables))
+			assert.Equal(t, before, r.checksums(t, "immich", immichdb.Tables), "every table equals the dump's, row for row")
+		})
 	})
 }
