@@ -45,7 +45,7 @@ func (r *Restorer) MakePlan(database, backup string, replicas map[string]int32) 
 	get = append(get, fmt.Sprintf("kubectl -n %s get deployments %s", in, strings.Join(deps, " ")))
 	job := "<job>"
 	p.Steps = []PlannedStep{
-		{Step: StepPreflight, Title: fmt.Sprintf("Preflight: fetch %s from the NAS, check its sha256, read it with pg_restore --list, check the extensions it needs against the server, count its rows; record Immich's replicas (%s)", backup, replicasText(replicas)),
+		{Step: StepPreflight, Title: fmt.Sprintf("Preflight: fetch %s from the NAS, check its sha256, read it with pg_restore --list, check the extensions it needs against the server, count its rows; record Immich's replicas (%s)", backup, ReplicasText(replicas)),
 			Commands: append([]string{"kubectl picluster backup verify " + backup, fmt.Sprintf("kubectl -n %s get cronjob %s", ns, cj)}, get...)},
 		{Step: StepRestorePoint, Title: fmt.Sprintf("Restore point: dump the live database %s now and upload it beside the backups as %s-%s-<time>.pgdump", database, database, RestorePointLabel), Changes: true,
 			Commands: []string{fmt.Sprintf("kubectl -n %s create job %s-restore-point --from=cronjob/%s --dry-run=client -o yaml | kubectl set env --local -f - --containers='*' BACKUP_LABEL=%s -o yaml | kubectl create -f -", ns, cj, cj, RestorePointLabel),
@@ -56,7 +56,7 @@ func (r *Restorer) MakePlan(database, backup string, replicas map[string]int32) 
 				fmt.Sprintf("kubectl -n %s logs --follow job/%s --container=restore", ns, job)}},
 		{Step: StepVerify, Title: "Verify: the restore exited 0 and every table of the dump is there with the dump's row count",
 			Commands: []string{fmt.Sprintf("kubectl -n %s logs job/%s --container=restore | grep '^verify'", ns, job)}},
-		{Step: StepScaleUp, Title: fmt.Sprintf("Scale Immich back up (%s) and wait for the rollout", replicasText(replicas)), Changes: true, Commands: append(up, rollout...)},
+		{Step: StepScaleUp, Title: fmt.Sprintf("Scale Immich back up (%s) and wait for the rollout", ReplicasText(replicas)), Changes: true, Commands: append(up, rollout...)},
 		{Step: StepHealth, Title: "Health: Immich's pods Ready and, when Prometheus answers, its targets up",
 			Commands: append(get, "kubectl picluster targets --job "+r.MetricsJob)},
 	}

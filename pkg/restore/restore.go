@@ -282,7 +282,7 @@ func (r *Restorer) drive(ctx context.Context, cj *batchv1.CronJob, st *State, re
 		return r.report, err
 	}
 	r.report.Phase = Succeeded
-	r.report.State = fmt.Sprintf("database %s is restored from %s and verified; Immich runs at its recorded replicas (%s); restore point %s is on the NAS", st.Database, st.Backup, replicasText(st.Replicas), st.RestorePoint)
+	r.report.State = fmt.Sprintf("database %s is restored from %s and verified; Immich runs at its recorded replicas (%s); restore point %s is on the NAS", st.Database, st.Backup, ReplicasText(st.Replicas), st.RestorePoint)
 	for _, s := range r.report.Steps {
 		if s.Status == "warning" {
 			r.report.Next = "kubectl picluster check"
@@ -410,7 +410,7 @@ func (r *Restorer) preflight(ctx context.Context, cj *batchv1.CronJob) (string, 
 		rows += n
 	}
 	detail := fmt.Sprintf("%s (%d bytes): checksum matches, %d tables with %d rows, extensions [%s] available on %s; Immich replicas %s",
-		in.Name, in.Size, len(in.Tables), rows, strings.Join(in.Extensions, ", "), in.Server, replicasText(replicas))
+		in.Name, in.Size, len(in.Tables), rows, strings.Join(in.Extensions, ", "), in.Server, ReplicasText(replicas))
 	if r.Confirm != nil {
 		if err := r.Confirm(ctx, in, st); err != nil {
 			return "", err
@@ -594,7 +594,7 @@ func (r *Restorer) scaleUp(ctx context.Context) (string, error) {
 	if err := r.waitRollout(wctx, r.st.Replicas, r.progress()); err != nil {
 		return "", fmt.Errorf("wait for Immich's rollout: %w", orCause(wctx, err))
 	}
-	return "rolled out: " + replicasText(r.st.Replicas), nil
+	return "rolled out: " + ReplicasText(r.st.Replicas), nil
 }
 
 // health checks Immich after the restore: its Deployments available (the rollout)
@@ -674,7 +674,7 @@ func (r *Restorer) putBack(ctx context.Context, step Step, cause error) error {
 	}
 	var up error
 	if scaled {
-		fmt.Fprintf(r.progress(), "Scaling Immich back up (%s).\n", replicasText(st.Replicas))
+		fmt.Fprintf(r.progress(), "Scaling Immich back up (%s).\n", ReplicasText(st.Replicas))
 		if up = r.scale(bctx, st.Replicas); up == nil {
 			up = r.waitRollout(bctx, st.Replicas, r.progress())
 		}
@@ -717,7 +717,7 @@ func upState(scaled bool, up error, replicas map[string]int32) string {
 	case up != nil:
 		return "is NOT back up"
 	}
-	return fmt.Sprintf("is back at its recorded replicas (%s)", replicasText(replicas))
+	return fmt.Sprintf("is back at its recorded replicas (%s)", ReplicasText(replicas))
 }
 
 // rollback restores the restore point and checks it.

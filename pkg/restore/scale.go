@@ -155,8 +155,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// replicasText is "a=1, b=0".
-func replicasText(replicas map[string]int32) string {
+// ReplicasText is "a=1, b=0", in name order.
+func ReplicasText(replicas map[string]int32) string {
 	var parts []string
 	for _, k := range sortedKeys(replicas) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, replicas[k]))

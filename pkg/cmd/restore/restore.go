@@ -235,7 +235,7 @@ func (o *Options) finish(ctx context.Context, rep *restore.Report, err error) er
 // confirm asks for the database's name after preflight.
 func (o *Options) confirm(ctx context.Context, in *restore.Inspection, st *restore.State) error {
 	w := o.streams.ErrOut
-	fmt.Fprintf(w, "\nThis replaces every table of database %s with dump %s (Immich goes down meanwhile: %s).\nType the database's name to restore it: ", st.Database, in.Name, replicas(st.Replicas))
+	fmt.Fprintf(w, "\nThis replaces every table of database %s with dump %s (Immich goes down meanwhile: %s).\nType the database's name to restore it: ", st.Database, in.Name, restore.ReplicasText(st.Replicas))
 	answer, err := cmdutil.ReadLine(ctx, o.streams.In)
 	if ierr := cmdutil.Interruption(ctx, "nothing was changed"); ierr != nil {
 		fmt.Fprintln(w)
@@ -252,14 +252,6 @@ func (o *Options) confirm(ctx context.Context, in *restore.Inspection, st *resto
 		return fmt.Errorf("%w: no answer on stdin (use --yes to restore without asking); nothing was changed", restore.ErrDeclined)
 	}
 	return fmt.Errorf("%w: %q is not %s; nothing was changed", restore.ErrDeclined, strings.TrimSpace(answer), st.Database)
-}
-
-func replicas(m map[string]int32) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // classify maps the restore's errors to exit codes.
