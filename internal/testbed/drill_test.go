@@ -2,6 +2,7 @@ package testbed_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"github.com/picluster/kubectl-picluster/internal/testbed/immichdb"
 	"github.com/picluster/kubectl-picluster/internal/testbed/plugintest"
 	"github.com/picluster/kubectl-picluster/internal/testbed/seed"
+	"github.com/picluster/kubectl-picluster/pkg/check"
 )
 
 // The optional restore drill, installed by `install --component restore-drill` beside the
@@ -58,6 +60,10 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 		pod := b.firstPod(t, "drill-none")
 		out, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", pod, "-c", "fetch")
 		assert.Contains(t, out, "no complete dumps of "+dbName+" on the NAS")
+		c := drillCheck(t, b)
+		assert.Equal(t, "failure", c.Status, c.Message)
+		assert.Contains(t, c.Message, "the last restore drill "+b.ns+"/drill-none failed")
+		assert.Equal(t, "RestoreDrillFailed", c.Runbook)
 	})
 
 	b.startBackup(t, "backup-1")
@@ -90,6 +96,10 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 	admin := immichdb.DB{PG: b.m.Postgres, Name: "postgres"}
 	assert.Equal(t, "0", admin.Psql(t, "select count(*) from pg_database where datname like '"+dbName+"\\_drill\\_%'"), "no scratch database left")
 
+	c := drillCheck(t, b)
+	assert.Equal(t, "ok", c.Status, c.Message)
+	assert.Contains(t, c.Message, "the last restore drill of CronJob "+b.ns+"/"+drill+" passed")
+
 	// The CronJob controller counts the run: RestoreDrillStale reads this.
 	waitFor(t, "lastSuccessfulTime of the drill", func(ctx context.Context) (bool, error) {
 		cj, err := b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, drill, metav1.GetOptions{})
@@ -107,4 +117,27 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 		_, err = b.c.Client.BatchV1().CronJobs(b.ns).Get(ctx, b.s.Backup.CronJob, metav1.GetOptions{})
 		assert.NoError(t, err, "the backup stays")
 	})
+}
+
+// drillCheck runs `check --category backup -o json` and returns its restore-drill check
+// (the other backup checks may fail here: their backups are not this test's concern).
+func drillCheck(t *testing.T, b *backupBed) check.CheckReport {
+	t.Helper()
+	r := plugintest.Run(t, "--kubeconfig", b.c.Kubeconfig, "--config", b.seed.Config, "check", "--category", "backup", "-o", "json")
+	var rep struct {
+		Categories []struct {
+			Name   string              `json:"name"`
+			Checks []check.CheckReport `json:"checks"`
+		} `json:"categories"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &rep), "exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
+	for _, cat := range rep.Categories {
+		for _, c := range cat.Checks {
+			if cat.Name == "backup" && c.Name == "restore-drill" {
+				return c
+			}
+		}
+	}
+	t.Fatalf("check has no backup/restore-drill with restoreDrill.enabled:\n%s", r.Stdout)
+	return check.CheckReport{}
 }

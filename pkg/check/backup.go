@@ -19,11 +19,15 @@ const (
 )
 
 func backupChecks(e *Env) []Check {
-	return []Check{
+	checks := []Check{
 		{Category: CategoryBackup, Name: "cronjob", Run: e.checkCronJob},
 		{Category: CategoryBackup, Name: "last-success", Run: e.checkLastSuccess},
 		{Category: CategoryBackup, Name: "last-job", Run: e.checkLastJob},
 	}
+	if e.Settings != nil && e.Settings.RestoreDrill.Enabled {
+		checks = append(checks, Check{Category: CategoryBackup, Name: "restore-drill", Run: e.checkDrill})
+	}
+	return checks
 }
 
 func (e *Env) getCronJob(ctx context.Context) (*batchv1.CronJob, error) {
@@ -165,17 +169,7 @@ func EvaluateLastJob(ns, cronJob string, jobs []batchv1.Job, err error, now time
 	if err != nil {
 		return Errored(err, "", RunbookBackupJobFailed, "list the Jobs in %s", ns)
 	}
-	var last *batchv1.Job
-	for i := range jobs {
-		j := &jobs[i]
-		if !ownedByCronJob(j, cronJob) {
-			continue
-		}
-		if last == nil || j.CreationTimestamp.After(last.CreationTimestamp.Time) ||
-			(j.CreationTimestamp.Equal(&last.CreationTimestamp) && j.Name > last.Name) {
-			last = j
-		}
-	}
+	last := newestJob(jobs, cronJob)
 	if last == nil {
 		return Warn(runBackupHint(ns, cronJob), RunbookBackupJobFailed, "CronJob %s/%s has no Job (none ran yet, or all were cleaned up)", ns, cronJob)
 	}
