@@ -77,8 +77,19 @@ func TestRestoreBringsBackTheDumpRowForRow(t *testing.T) {
 	_, err = b.Cluster.Client.CoordinationV1().Leases(b.Namespace).Get(context.Background(), b.Settings.Backup.CronJob+"-restore", metav1.GetOptions{})
 	assert.Error(t, err, "the Lease is let go")
 
-	t.Run("the restore point restores the changed data", func(t *testing.T) {
-		r := b.plugin(t, restoreTimeout, "restore", "--backup", points[0], "--yes")
+	// An on-call operator restores: a user who holds the bundle's picluster-operator
+	// role through its group alone (kubectl's own --as flags), not an admin.
+	t.Run("the restore point restores the changed data, as an operator", func(t *testing.T) {
+		ri := b.plugin(t, time.Minute, "install", "--component", "rbac")
+		require.Equal(t, 0, ri.Code, ri.All())
+		t.Cleanup(func() { b.plugin(t, time.Minute, "uninstall", "--component", "rbac", "--yes") })
+		// the control: without the group, the same user may not even read the plan
+		r := b.plugin(t, time.Minute, "restore", "--backup", points[0], "--dry-run", "--as", "oncall@example.org", "--as-group", "system:authenticated")
+		require.NotEqual(t, 0, r.Code, r.All())
+		assert.Contains(t, r.Stderr, "forbidden")
+
+		r = b.plugin(t, restoreTimeout, "restore", "--backup", points[0], "--yes",
+			"--as", "oncall@example.org", "--as-group", b.Settings.RBAC.Group, "--as-group", "system:authenticated")
 		require.Equal(t, 0, r.Code, r.All())
 		assert.Equal(t, changed, b.db.Checksums(t, immichdb.Tables))
 		assert.Contains(t, r.Stdout, "State: database "+b.db.Name+" is restored from "+points[0])
