@@ -43,7 +43,7 @@ var dumpName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // NewCmdRestore returns the `restore` command.
 func NewCmdRestore(f *factory.Factory, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &Options{PrintFlags: cmdutil.NewPrintFlags(output.Text), Backup: "latest", Jobs: 1, Timeout: time.Hour, f: f, streams: streams}
+	o := &Options{PrintFlags: cmdutil.NewPrintFlags(output.Text), Backup: "latest", Jobs: 2, Timeout: time.Hour, f: f, streams: streams}
 	cmd := &cobra.Command{
 		Use:   "restore [--backup NAME|latest] [--dry-run] [--yes] [--resume] [--jobs N] [--timeout D] | --drill [--backup NAME|latest|all]",
 		Short: "Restore Immich's Postgres from a dump on the NAS, guided and safe; or drill a restore",
@@ -92,7 +92,7 @@ on any difference: a backup is proven only by restoring it.`,
 	fl.BoolVar(&o.Resume, "resume", false, "Continue the restore that was cut off, from the step after the last one done")
 	fl.BoolVar(&o.Drill, "drill", false, "Restore into a scratch database and compare every table's rows with the dump's; the live database is not touched")
 	fl.BoolVar(&o.Force, "force", false, "Take over the restore Lease of a restore whose process stopped renewing it")
-	fl.IntVar(&o.Jobs, "jobs", o.Jobs, "pg_restore --jobs: tables restored in parallel")
+	fl.IntVar(&o.Jobs, "jobs", o.Jobs, "pg_restore --jobs: tables loaded and indexes built in parallel (2 restored an Immich-like dump 1.3 times as fast as 1 on two cores: hack/bench-restore.sh)")
 	cmdutil.DurationVarP(fl, &o.Timeout, "timeout", "", "Bound each step's Job and wait (its failure then puts the cluster back)")
 	o.PrintFlags.AddFlags(cmd)
 	return cmd
