@@ -61,7 +61,7 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 		out, _, _ := kubectl(t, b.c, nil, "-n", b.ns, "logs", pod, "-c", "fetch")
 		assert.Contains(t, out, "no complete dumps of "+dbName+" on the NAS")
 		c := drillCheck(t, b)
-		assert.Equal(t, "failure", c.Status, c.Message)
+		assert.Equal(t, check.StatusFailure, c.Status, c.Message)
 		assert.Contains(t, c.Message, "the last restore drill "+b.ns+"/drill-none failed")
 		assert.Equal(t, "RestoreDrillFailed", c.Runbook)
 	})
@@ -97,7 +97,7 @@ func TestBundledRestoreDrillRunsForReal(t *testing.T) {
 	assert.Equal(t, "0", admin.Psql(t, "select count(*) from pg_database where datname like '"+dbName+"\\_drill\\_%'"), "no scratch database left")
 
 	c := drillCheck(t, b)
-	assert.Equal(t, "ok", c.Status, c.Message)
+	assert.Equal(t, check.StatusOK, c.Status, c.Message)
 	assert.Contains(t, c.Message, "the last restore drill of CronJob "+b.ns+"/"+drill+" passed")
 
 	// The CronJob controller counts the run: RestoreDrillStale reads this.
