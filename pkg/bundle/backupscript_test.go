@@ -22,9 +22,11 @@ import (
 )
 
 // The backup script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
-// real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it. The
-// NAS account is rsync-only (sshd forces the key through rrsync), like a Synology user
-// without an admin shell.
+// real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it; the
+// tests of what the CronJob does every week (dump, upload, retention, list, fetch,
+// labels) also under BusyBox alone (forEachBackupShell), as its Alpine images run it.
+// The NAS account is rsync-only (sshd forces the key through rrsync), like a Synology
+// user without an admin shell.
 
 const dbPassword = "s3cret-Pa55word-never-printed"
 
@@ -33,11 +35,19 @@ var dumpName = regexp.MustCompile(`^immich-\d{8}T\d{6}Z\.pgdump$`)
 type backupBed struct {
 	pg     *servers.Postgres
 	nas    *servers.NAS
+	sh     shell
 	script string
 	dir    string
 }
 
-func newBackupBed(t *testing.T) *backupBed {
+// forEachBackupShell runs test with dash, then with BusyBox, each with a bed of its own.
+func forEachBackupShell(t *testing.T, test func(t *testing.T, b *backupBed)) {
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) { test(t, newBackupBed(t, sh)) })
+	}
+}
+
+func newBackupBed(t *testing.T, sh shell) *backupBed {
 	t.Helper()
 	for _, b := range []string{"pg_dump", "pg_restore", "rsync", "ssh", "sha256sum"} {
 		proc.RequireBinary(t, b)
@@ -53,7 +63,7 @@ func newBackupBed(t *testing.T) *backupBed {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "backup.sh")
 	require.NoError(t, os.WriteFile(script, []byte(BackupScript()), 0o755))
-	return &backupBed{pg: pg, nas: nas, script: script, dir: dir}
+	return &backupBed{pg: pg, nas: nas, sh: sh, script: script, dir: dir}
 }
 
 // env is the script's whole environment: nothing leaks in from the test's own.
@@ -62,7 +72,7 @@ func (b *backupBed) env(t *testing.T, overrides ...string) []string {
 	pgDump, err := proc.LookBinary("pg_dump")
 	require.NoError(t, err)
 	env := []string{
-		"PATH=" + filepath.Dir(pgDump) + ":/usr/local/bin:/usr/bin:/bin",
+		"PATH=" + filepath.Dir(pgDump) + ":" + b.sh.path,
 		"HOME=" + b.dir, "TMPDIR=" + b.dir, "LC_ALL=C",
 		"BACKUP_TARGET=" + b.nas.Target(),
 		"BACKUP_RSYNC_RSH=" + b.nas.RsyncRSH(),
@@ -92,7 +102,7 @@ func (b *backupBed) run(t *testing.T, env []string, args ...string) (string, int
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", append([]string{b.script}, args...)...)
+	cmd := exec.CommandContext(ctx, b.sh.argv[0], append(append(b.sh.argv[1:len(b.sh.argv):len(b.sh.argv)], b.script), args...)...)
 	cmd.Env = env
 	cmd.Dir = b.dir
 	out, err := cmd.CombinedOutput()
@@ -119,101 +129,103 @@ func (b *backupBed) nasFiles(t *testing.T) []string {
 }
 
 func TestBackupScriptUploadsAValidDumpWithChecksum(t *testing.T) {
-	b := newBackupBed(t)
-	out, code := b.run(t, b.env(t))
-	require.Equal(t, 0, code, out)
-	t.Logf("backup.sh:\n%s", out)
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		out, code := b.run(t, b.env(t))
+		require.Equal(t, 0, code, out)
+		t.Logf("backup.sh:\n%s", out)
 
-	files := b.nasFiles(t)
-	require.Len(t, files, 2, "the dump and its checksum, nothing else (no leftover upload folder): %v", files)
-	dump := files[0]
-	assert.Regexp(t, dumpName, dump)
-	assert.Equal(t, dump+".sha256", files[1])
+		files := b.nasFiles(t)
+		require.Len(t, files, 2, "the dump and its checksum, nothing else (no leftover upload folder): %v", files)
+		dump := files[0]
+		assert.Regexp(t, dumpName, dump)
+		assert.Equal(t, dump+".sha256", files[1])
 
-	sum, err := os.ReadFile(filepath.Join(b.nas.Path, dump+".sha256"))
-	require.NoError(t, err)
-	assert.Regexp(t, `^[0-9a-f]{64}  `+regexp.QuoteMeta(dump)+"\n$", string(sum), "sha256sum format with the relative name")
-	check := exec.Command("sha256sum", "-c", dump+".sha256")
-	check.Dir = b.nas.Path
-	checked, err := check.CombinedOutput()
-	require.NoError(t, err, "sha256sum -c on the NAS: %s", checked)
+		sum, err := os.ReadFile(filepath.Join(b.nas.Path, dump+".sha256"))
+		require.NoError(t, err)
+		assert.Regexp(t, `^[0-9a-f]{64}  `+regexp.QuoteMeta(dump)+"\n$", string(sum), "sha256sum format with the relative name")
+		check := exec.Command("sha256sum", "-c", dump+".sha256")
+		check.Dir = b.nas.Path
+		checked, err := check.CombinedOutput()
+		require.NoError(t, err, "sha256sum -c on the NAS: %s", checked)
 
-	pgRestore, err := proc.LookBinary("pg_restore")
-	require.NoError(t, err)
-	list, err := exec.Command(pgRestore, "--list", filepath.Join(b.nas.Path, dump)).CombinedOutput()
-	require.NoError(t, err, "pg_restore --list: %s", list)
-	assert.Contains(t, string(list), "TABLE DATA public asset")
+		pgRestore, err := proc.LookBinary("pg_restore")
+		require.NoError(t, err)
+		list, err := exec.Command(pgRestore, "--list", filepath.Join(b.nas.Path, dump)).CombinedOutput()
+		require.NoError(t, err, "pg_restore --list: %s", list)
+		assert.Contains(t, string(list), "TABLE DATA public asset")
 
-	// and it restores: the rows come back in a fresh database
-	ctx := context.Background()
-	_, err = b.pg.Exec(ctx, "create database restored")
-	require.NoError(t, err)
-	restore := exec.Command(pgRestore, "--no-owner", "--exit-on-error", "-d", "restored", filepath.Join(b.nas.Path, dump))
-	restore.Env = b.env(t)
-	restored, err := restore.CombinedOutput()
-	require.NoError(t, err, "pg_restore: %s", restored)
-	check2 := exec.Command(filepath.Join(b.pg.BinDir, "psql"), "-X", "-At", "-d", "restored", "-c", "select count(*) from asset")
-	check2.Env = b.env(t)
-	count, err := check2.CombinedOutput()
-	require.NoError(t, err, "%s", count)
-	assert.Equal(t, "250", strings.TrimSpace(string(count)))
+		// and it restores: the rows come back in a fresh database
+		ctx := context.Background()
+		_, err = b.pg.Exec(ctx, "create database restored")
+		require.NoError(t, err)
+		restore := exec.Command(pgRestore, "--no-owner", "--exit-on-error", "-d", "restored", filepath.Join(b.nas.Path, dump))
+		restore.Env = b.env(t)
+		restored, err := restore.CombinedOutput()
+		require.NoError(t, err, "pg_restore: %s", restored)
+		check2 := exec.Command(filepath.Join(b.pg.BinDir, "psql"), "-X", "-At", "-d", "restored", "-c", "select count(*) from asset")
+		check2.Env = b.env(t)
+		count, err := check2.CombinedOutput()
+		require.NoError(t, err, "%s", count)
+		assert.Equal(t, "250", strings.TrimSpace(string(count)))
 
-	assert.Contains(t, out, "uploaded "+dump)
-	leftovers, _ := filepath.Glob(filepath.Join(b.dir, "backup.??????")) // mktemp -d backup.XXXXXX
-	assert.Empty(t, leftovers, "the local work folder is removed")
+		assert.Contains(t, out, "uploaded "+dump)
+		leftovers, _ := filepath.Glob(filepath.Join(b.dir, "backup.??????")) // mktemp -d backup.XXXXXX
+		assert.Empty(t, leftovers, "the local work folder is removed")
+	})
 }
 
 func TestBackupScriptRetentionKeepsTheNewest(t *testing.T) {
-	b := newBackupBed(t)
-	old := []string{"immich-20250105T023000Z", "immich-20250112T023000Z", "immich-20250119T023000Z", "immich-20250126T023000Z", "immich-20250202T023000Z"}
-	others := []string{"README.txt", "immich-notes.txt", "photos-20200101T000000Z.pgdump"}
-	for _, n := range old {
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump"), []byte("old dump"), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump.sha256"), []byte("sum"), 0o644))
-	}
-	for _, n := range others {
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("not ours"), 0o644))
-	}
-	// an upload that never completed (no checksum), older than the newest dump
-	orphan := "immich-20250101T000000Z.pgdump"
-	require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, orphan), []byte("half a dump"), 0o644))
-
-	out, code := b.run(t, b.env(t, "BACKUP_RETENTION=3"))
-	require.Equal(t, 0, code, out)
-
-	var dumps []string
-	for _, f := range b.nasFiles(t) {
-		if strings.HasPrefix(f, "immich-") && strings.HasSuffix(f, ".pgdump") {
-			dumps = append(dumps, f)
-			assert.FileExists(t, filepath.Join(b.nas.Path, f+".sha256"), "kept dumps keep their checksum")
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		old := []string{"immich-20250105T023000Z", "immich-20250112T023000Z", "immich-20250119T023000Z", "immich-20250126T023000Z", "immich-20250202T023000Z"}
+		others := []string{"README.txt", "immich-notes.txt", "photos-20200101T000000Z.pgdump"}
+		for _, n := range old {
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump"), []byte("old dump"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".pgdump.sha256"), []byte("sum"), 0o644))
 		}
-	}
-	require.Len(t, dumps, 3, "retention 3: %v", dumps)
-	assert.Equal(t, []string{"immich-20250126T023000Z.pgdump", "immich-20250202T023000Z.pgdump"}, dumps[:2])
-	assert.Regexp(t, dumpName, dumps[2], "the new dump is the newest")
-	for _, n := range old[:3] {
-		assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump"))
-		assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump.sha256"))
-	}
-	for _, n := range others {
-		assert.FileExists(t, filepath.Join(b.nas.Path, n), "files that are not this database's dumps are left alone")
-	}
-	assert.NoFileExists(t, filepath.Join(b.nas.Path, orphan), "the piece of an upload that never completed is removed")
-
-	// retention 1 keeps only the newest dump
-	out, code = b.run(t, b.env(t, "BACKUP_RETENTION=1"))
-	require.Equal(t, 0, code, out)
-	var left []string
-	for _, f := range b.nasFiles(t) {
-		if dumpName.MatchString(f) {
-			left = append(left, f)
+		for _, n := range others {
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("not ours"), 0o644))
 		}
-	}
-	assert.Len(t, left, 1)
+		// an upload that never completed (no checksum), older than the newest dump
+		orphan := "immich-20250101T000000Z.pgdump"
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, orphan), []byte("half a dump"), 0o644))
+
+		out, code := b.run(t, b.env(t, "BACKUP_RETENTION=3"))
+		require.Equal(t, 0, code, out)
+
+		var dumps []string
+		for _, f := range b.nasFiles(t) {
+			if strings.HasPrefix(f, "immich-") && strings.HasSuffix(f, ".pgdump") {
+				dumps = append(dumps, f)
+				assert.FileExists(t, filepath.Join(b.nas.Path, f+".sha256"), "kept dumps keep their checksum")
+			}
+		}
+		require.Len(t, dumps, 3, "retention 3: %v", dumps)
+		assert.Equal(t, []string{"immich-20250126T023000Z.pgdump", "immich-20250202T023000Z.pgdump"}, dumps[:2])
+		assert.Regexp(t, dumpName, dumps[2], "the new dump is the newest")
+		for _, n := range old[:3] {
+			assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump"))
+			assert.NoFileExists(t, filepath.Join(b.nas.Path, n+".pgdump.sha256"))
+		}
+		for _, n := range others {
+			assert.FileExists(t, filepath.Join(b.nas.Path, n), "files that are not this database's dumps are left alone")
+		}
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, orphan), "the piece of an upload that never completed is removed")
+
+		// retention 1 keeps only the newest dump
+		out, code = b.run(t, b.env(t, "BACKUP_RETENTION=1"))
+		require.Equal(t, 0, code, out)
+		var left []string
+		for _, f := range b.nasFiles(t) {
+			if dumpName.MatchString(f) {
+				left = append(left, f)
+			}
+		}
+		assert.Len(t, left, 1)
+	})
 }
 
 func TestBackupScriptFailuresUploadNothing(t *testing.T) {
-	b := newBackupBed(t)
+	b := newBackupBed(t, dash)
 	fake := filepath.Join(b.dir, "fake-bin")
 	require.NoError(t, os.MkdirAll(fake, 0o755))
 	pgDump, err := proc.LookBinary("pg_dump")
@@ -258,46 +270,47 @@ func TestBackupScriptFailuresUploadNothing(t *testing.T) {
 
 // The CronJob splits the script in two containers sharing a folder: dump, then upload.
 func TestBackupScriptDumpThenUpload(t *testing.T) {
-	b := newBackupBed(t)
-	work := filepath.Join(b.dir, "work")
-	require.NoError(t, os.MkdirAll(work, 0o755))
-	env := b.env(t, "BACKUP_WORKDIR="+work)
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		work := filepath.Join(b.dir, "work")
+		require.NoError(t, os.MkdirAll(work, 0o755))
+		env := b.env(t, "BACKUP_WORKDIR="+work)
 
-	// the dump container has no NAS settings at all
-	dumpEnv := mergeEnv(env, []string{"BACKUP_TARGET=", "BACKUP_RSYNC_RSH=", "BACKUP_RETENTION="})
-	out, code := b.run(t, dumpEnv, "dump")
-	require.Equal(t, 0, code, out)
-	local, err := filepath.Glob(filepath.Join(work, "immich-*"))
-	require.NoError(t, err)
-	require.Len(t, local, 2, "dump and checksum in the shared folder")
-	assert.Empty(t, b.nasFiles(t), "dump uploads nothing")
-
-	t.Run("a corrupted dump is not uploaded", func(t *testing.T) {
-		dump := strings.TrimSuffix(local[0], ".sha256")
-		orig, err := os.ReadFile(dump)
+		// the dump container has no NAS settings at all
+		dumpEnv := mergeEnv(env, []string{"BACKUP_TARGET=", "BACKUP_RSYNC_RSH=", "BACKUP_RETENTION="})
+		out, code := b.run(t, dumpEnv, "dump")
+		require.Equal(t, 0, code, out)
+		local, err := filepath.Glob(filepath.Join(work, "immich-*"))
 		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(dump, append(append([]byte{}, orig...), 'x'), 0o600))
-		out, code := b.run(t, env, "upload")
-		assert.NotEqual(t, 0, code)
-		assert.Contains(t, out, "does not match its checksum; nothing uploaded")
-		assert.Empty(t, b.nasFiles(t))
-		require.NoError(t, os.WriteFile(dump, orig, 0o600))
-	})
+		require.Len(t, local, 2, "dump and checksum in the shared folder")
+		assert.Empty(t, b.nasFiles(t), "dump uploads nothing")
 
-	// the upload container has no database password
-	uploadEnv := mergeEnv(env, []string{"PGPASSWORD=", "PGHOST=", "PGUSER="})
-	out, code = b.run(t, uploadEnv, "upload")
-	require.Equal(t, 0, code, out)
-	files := b.nasFiles(t)
-	require.Len(t, files, 2, "%v", files)
-	assert.Equal(t, filepath.Base(local[0]), files[0])
+		t.Run("a corrupted dump is not uploaded", func(t *testing.T) {
+			dump := strings.TrimSuffix(local[0], ".sha256")
+			orig, err := os.ReadFile(dump)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(dump, append(append([]byte{}, orig...), 'x'), 0o600))
+			out, code := b.run(t, env, "upload")
+			assert.NotEqual(t, 0, code)
+			assert.Contains(t, out, "does not match its checksum; nothing uploaded")
+			assert.Empty(t, b.nasFiles(t))
+			require.NoError(t, os.WriteFile(dump, orig, 0o600))
+		})
+
+		// the upload container has no database password
+		uploadEnv := mergeEnv(env, []string{"PGPASSWORD=", "PGHOST=", "PGUSER="})
+		out, code = b.run(t, uploadEnv, "upload")
+		require.Equal(t, 0, code, out)
+		files := b.nasFiles(t)
+		require.Len(t, files, 2, "%v", files)
+		assert.Equal(t, filepath.Base(local[0]), files[0])
+	})
 }
 
 // pg_dump refuses a server newer than itself; the script says so in one line naming both
 // versions before it dumps anything. The server is the real one; the pg_dump is a fake
 // one major version older than it that records whether it was asked to dump.
 func TestBackupScriptRefusesAnOlderPgDump(t *testing.T) {
-	b := newBackupBed(t)
+	b := newBackupBed(t, dash)
 	ctx := context.Background()
 	rows, err := b.pg.Exec(ctx, "SHOW server_version_num")
 	require.NoError(t, err)
@@ -336,61 +349,62 @@ func TestBackupScriptRefusesAnOlderPgDump(t *testing.T) {
 // list and fetch, for the backup commands: through the rsync-only account, counting
 // only dumps whose checksum arrived (the checksum marks a complete upload).
 func TestBackupScriptListAndFetch(t *testing.T) {
-	b := newBackupBed(t)
-	out, code := b.run(t, b.env(t))
-	require.Equal(t, 0, code, out)
-	var dump string
-	for _, f := range b.nasFiles(t) {
-		if dumpName.MatchString(f) {
-			dump = f
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		out, code := b.run(t, b.env(t))
+		require.Equal(t, 0, code, out)
+		var dump string
+		for _, f := range b.nasFiles(t) {
+			if dumpName.MatchString(f) {
+				dump = f
+			}
 		}
-	}
-	require.NotEmpty(t, dump)
-	older := "immich-20250105T023000Z.pgdump"
-	incomplete := "immich-20990101T000000Z.pgdump" // newer, but its checksum never arrived
-	for name, content := range map[string]string{older: "old dump", older + ".sha256": "", incomplete: "partial", "photos-20250105T023000Z.pgdump": "x", "photos-20250105T023000Z.pgdump.sha256": "x"} {
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, name), []byte(content), 0o644))
-	}
+		require.NotEmpty(t, dump)
+		older := "immich-20250105T023000Z.pgdump"
+		incomplete := "immich-20990101T000000Z.pgdump" // newer, but its checksum never arrived
+		for name, content := range map[string]string{older: "old dump", older + ".sha256": "", incomplete: "partial", "photos-20250105T023000Z.pgdump": "x", "photos-20250105T023000Z.pgdump.sha256": "x"} {
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, name), []byte(content), 0o644))
+		}
 
-	out, code = b.run(t, b.env(t), "list")
-	require.Equal(t, 0, code, out)
-	assert.Equal(t, dump+"\n"+older+"\n", out, "complete dumps of this database, newest first")
+		out, code = b.run(t, b.env(t), "list")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, dump+"\n"+older+"\n", out, "complete dumps of this database, newest first")
 
-	work := filepath.Join(b.dir, "fetched")
-	require.NoError(t, os.MkdirAll(work, 0o755))
-	env := b.env(t, "BACKUP_WORKDIR="+work)
-	out, code = b.run(t, env, "fetch", "latest")
-	require.Equal(t, 0, code, out)
-	assert.Equal(t, filepath.Join(work, dump)+"\n", out)
-	got, err := os.ReadFile(filepath.Join(work, dump))
-	require.NoError(t, err)
-	want, err := os.ReadFile(filepath.Join(b.nas.Path, dump))
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
+		work := filepath.Join(b.dir, "fetched")
+		require.NoError(t, os.MkdirAll(work, 0o755))
+		env := b.env(t, "BACKUP_WORKDIR="+work)
+		out, code = b.run(t, env, "fetch", "latest")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, filepath.Join(work, dump)+"\n", out)
+		got, err := os.ReadFile(filepath.Join(work, dump))
+		require.NoError(t, err)
+		want, err := os.ReadFile(filepath.Join(b.nas.Path, dump))
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
 
-	tests := map[string]struct {
-		name, want string
-	}{
-		"unknown dump":       {name: "immich-20000101T000000Z.pgdump", want: "no complete dump immich-20000101T000000Z.pgdump"},
-		"incomplete dump":    {name: incomplete, want: "no complete dump " + incomplete},
-		"checksum mismatch":  {name: older, want: older + " does not match its checksum"},
-		"not a name":         {name: "../../etc/passwd", want: "no complete dump"},
-		"another database's": {name: "photos-20250105T023000Z.pgdump", want: "no complete dump"},
-		"no name":            {name: "", want: "fetch needs a dump name"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			out, code := b.run(t, env, "fetch", tc.name)
-			assert.NotEqual(t, 0, code, out)
-			assert.Contains(t, out, tc.want)
-		})
-	}
+		tests := map[string]struct {
+			name, want string
+		}{
+			"unknown dump":       {name: "immich-20000101T000000Z.pgdump", want: "no complete dump immich-20000101T000000Z.pgdump"},
+			"incomplete dump":    {name: incomplete, want: "no complete dump " + incomplete},
+			"checksum mismatch":  {name: older, want: older + " does not match its checksum"},
+			"not a name":         {name: "../../etc/passwd", want: "no complete dump"},
+			"another database's": {name: "photos-20250105T023000Z.pgdump", want: "no complete dump"},
+			"no name":            {name: "", want: "fetch needs a dump name"},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				out, code := b.run(t, env, "fetch", tc.name)
+				assert.NotEqual(t, 0, code, out)
+				assert.Contains(t, out, tc.want)
+			})
+		}
+	})
 }
 
 // The same backup through a full-shell account (an administrator's): nothing in the
 // script depends on the account being rsync-only either.
 func TestBackupScriptWithAFullShellAccount(t *testing.T) {
-	b := newBackupBed(t)
+	b := newBackupBed(t, dash)
 	out, code := b.run(t, b.env(t, "BACKUP_RSYNC_RSH="+b.nas.ShellRsyncRSH()))
 	require.Equal(t, 0, code, out)
 	files := b.nasFiles(t)
@@ -402,7 +416,7 @@ func TestBackupScriptWithAFullShellAccount(t *testing.T) {
 // name in the folder holds the whole dump, and its checksum (the marker of a complete
 // upload) appears only once the dump is there.
 func TestBackupScriptUploadShowsNoPartialDump(t *testing.T) {
-	b := newBackupBed(t)
+	b := newBackupBed(t, dash)
 	work := filepath.Join(b.dir, "work")
 	require.NoError(t, os.MkdirAll(work, 0o755))
 	name := "immich-20260101T023000Z.pgdump"
@@ -459,83 +473,84 @@ func TestBackupScriptUploadShowsNoPartialDump(t *testing.T) {
 // upload neither counts against nor removes plain dumps, a plain one never touches
 // labelled dumps, and list and fetch see only their own series.
 func TestBackupScriptLabelledDumps(t *testing.T) {
-	b := newBackupBed(t)
-	plain := []string{"immich-20250101T000000Z.pgdump", "immich-20250102T000000Z.pgdump", "immich-20250103T000000Z.pgdump"}
-	oldPoint := "immich-restorepoint-20250101T000000Z.pgdump"
-	for _, n := range append(append([]string{}, plain...), oldPoint) {
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("old dump"), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".sha256"), []byte("sum"), 0o644))
-	}
-	halfPoint := "immich-restorepoint-20241231T000000Z.pgdump" // an upload that never completed
-	require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, halfPoint), []byte("half"), 0o644))
-	labelled := b.env(t, "BACKUP_LABEL=restorepoint")
-	pointName := regexp.MustCompile(`^immich-restorepoint-\d{8}T\d{6}Z\.pgdump$`)
-
-	out, code := b.run(t, mergeEnv(labelled, []string{"BACKUP_RETENTION=1"}))
-	require.Equal(t, 0, code, out)
-	var point string
-	for _, f := range b.nasFiles(t) {
-		if pointName.MatchString(f) {
-			point = f
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		plain := []string{"immich-20250101T000000Z.pgdump", "immich-20250102T000000Z.pgdump", "immich-20250103T000000Z.pgdump"}
+		oldPoint := "immich-restorepoint-20250101T000000Z.pgdump"
+		for _, n := range append(append([]string{}, plain...), oldPoint) {
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n), []byte("old dump"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, n+".sha256"), []byte("sum"), 0o644))
 		}
-	}
-	require.NotEmpty(t, point, "the restore point is named <db>-<label>-<time>: %v", b.nasFiles(t))
-	assert.NotEqual(t, oldPoint, point)
-	assert.NoFileExists(t, filepath.Join(b.nas.Path, oldPoint), "retention 1 of the label removes its older dump")
-	assert.NoFileExists(t, filepath.Join(b.nas.Path, halfPoint))
-	for _, n := range plain {
-		assert.FileExists(t, filepath.Join(b.nas.Path, n), "a labelled retention never removes plain dumps")
-	}
+		halfPoint := "immich-restorepoint-20241231T000000Z.pgdump" // an upload that never completed
+		require.NoError(t, os.WriteFile(filepath.Join(b.nas.Path, halfPoint), []byte("half"), 0o644))
+		labelled := b.env(t, "BACKUP_LABEL=restorepoint")
+		pointName := regexp.MustCompile(`^immich-restorepoint-\d{8}T\d{6}Z\.pgdump$`)
 
-	out, code = b.run(t, labelled, "list")
-	require.Equal(t, 0, code, out)
-	assert.Equal(t, point+"\n", out, "list with a label: its dumps only")
-	out, code = b.run(t, b.env(t), "list")
-	require.Equal(t, 0, code, out)
-	assert.Equal(t, plain[2]+"\n"+plain[1]+"\n"+plain[0]+"\n", out, "list without a label: plain dumps only")
-
-	// a plain backup with retention 2 keeps 2 plain dumps, whatever the labelled ones
-	out, code = b.run(t, b.env(t, "BACKUP_RETENTION=2"))
-	require.Equal(t, 0, code, out)
-	assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[0]))
-	assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[1]))
-	assert.FileExists(t, filepath.Join(b.nas.Path, point), "a plain retention never removes labelled dumps")
-	assert.FileExists(t, filepath.Join(b.nas.Path, point+".sha256"))
-	assert.FileExists(t, filepath.Join(b.nas.Path, plain[2]))
-
-	work := filepath.Join(b.dir, "fetched")
-	require.NoError(t, os.MkdirAll(work, 0o755))
-	out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + work}), "fetch", "latest")
-	require.Equal(t, 0, code, out)
-	assert.Equal(t, filepath.Join(work, point)+"\n", out, "fetch latest with a label: the newest restore point")
-	out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", point)
-	assert.NotEqual(t, 0, code, out)
-	assert.Contains(t, out, "no complete dump "+point, "fetch without a label does not see restore points")
-	out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", "latest")
-	require.Equal(t, 0, code, out)
-	assert.Regexp(t, `/immich-\d{8}T\d{6}Z\.pgdump\n$`, out, "fetch latest without a label: the newest plain dump")
-
-	// dump and upload (the CronJob's two containers) each keep to their series in a
-	// shared folder
-	shared := filepath.Join(b.dir, "shared")
-	require.NoError(t, os.MkdirAll(shared, 0o755))
-	for _, env := range [][]string{labelled, b.env(t)} {
-		out, code = b.run(t, mergeEnv(env, []string{"BACKUP_WORKDIR=" + shared}), "dump")
+		out, code := b.run(t, mergeEnv(labelled, []string{"BACKUP_RETENTION=1"}))
 		require.Equal(t, 0, code, out)
-	}
-	before := len(b.nasFiles(t))
-	out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + shared, "BACKUP_RETENTION=5"}), "upload")
-	require.Equal(t, 0, code, out)
-	assert.Regexp(t, `uploaded immich-restorepoint-\d{8}T\d{6}Z\.pgdump and`, out)
-	assert.Len(t, b.nasFiles(t), before+2, "the labelled dump and its checksum only")
+		var point string
+		for _, f := range b.nasFiles(t) {
+			if pointName.MatchString(f) {
+				point = f
+			}
+		}
+		require.NotEmpty(t, point, "the restore point is named <db>-<label>-<time>: %v", b.nasFiles(t))
+		assert.NotEqual(t, oldPoint, point)
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, oldPoint), "retention 1 of the label removes its older dump")
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, halfPoint))
+		for _, n := range plain {
+			assert.FileExists(t, filepath.Join(b.nas.Path, n), "a labelled retention never removes plain dumps")
+		}
 
-	for _, bad := range []string{"Restore", "restore-point", "a b", "x/y", "point*"} {
-		t.Run("label "+bad, func(t *testing.T) {
-			before := b.nasFiles(t)
-			out, code := b.run(t, b.env(t, "BACKUP_LABEL="+bad))
-			assert.NotEqual(t, 0, code, out)
-			assert.Contains(t, out, "BACKUP_LABEL may hold only lower-case letters and digits")
-			assert.Equal(t, before, b.nasFiles(t), "nothing uploaded or removed")
-		})
-	}
+		out, code = b.run(t, labelled, "list")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, point+"\n", out, "list with a label: its dumps only")
+		out, code = b.run(t, b.env(t), "list")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, plain[2]+"\n"+plain[1]+"\n"+plain[0]+"\n", out, "list without a label: plain dumps only")
+
+		// a plain backup with retention 2 keeps 2 plain dumps, whatever the labelled ones
+		out, code = b.run(t, b.env(t, "BACKUP_RETENTION=2"))
+		require.Equal(t, 0, code, out)
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[0]))
+		assert.NoFileExists(t, filepath.Join(b.nas.Path, plain[1]))
+		assert.FileExists(t, filepath.Join(b.nas.Path, point), "a plain retention never removes labelled dumps")
+		assert.FileExists(t, filepath.Join(b.nas.Path, point+".sha256"))
+		assert.FileExists(t, filepath.Join(b.nas.Path, plain[2]))
+
+		work := filepath.Join(b.dir, "fetched")
+		require.NoError(t, os.MkdirAll(work, 0o755))
+		out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + work}), "fetch", "latest")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, filepath.Join(work, point)+"\n", out, "fetch latest with a label: the newest restore point")
+		out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", point)
+		assert.NotEqual(t, 0, code, out)
+		assert.Contains(t, out, "no complete dump "+point, "fetch without a label does not see restore points")
+		out, code = b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "fetch", "latest")
+		require.Equal(t, 0, code, out)
+		assert.Regexp(t, `/immich-\d{8}T\d{6}Z\.pgdump\n$`, out, "fetch latest without a label: the newest plain dump")
+
+		// dump and upload (the CronJob's two containers) each keep to their series in a
+		// shared folder
+		shared := filepath.Join(b.dir, "shared")
+		require.NoError(t, os.MkdirAll(shared, 0o755))
+		for _, env := range [][]string{labelled, b.env(t)} {
+			out, code = b.run(t, mergeEnv(env, []string{"BACKUP_WORKDIR=" + shared}), "dump")
+			require.Equal(t, 0, code, out)
+		}
+		before := len(b.nasFiles(t))
+		out, code = b.run(t, mergeEnv(labelled, []string{"BACKUP_WORKDIR=" + shared, "BACKUP_RETENTION=5"}), "upload")
+		require.Equal(t, 0, code, out)
+		assert.Regexp(t, `uploaded immich-restorepoint-\d{8}T\d{6}Z\.pgdump and`, out)
+		assert.Len(t, b.nasFiles(t), before+2, "the labelled dump and its checksum only")
+
+		for _, bad := range []string{"Restore", "restore-point", "a b", "x/y", "point*"} {
+			t.Run("label "+bad, func(t *testing.T) {
+				before := b.nasFiles(t)
+				out, code := b.run(t, b.env(t, "BACKUP_LABEL="+bad))
+				assert.NotEqual(t, 0, code, out)
+				assert.Contains(t, out, "BACKUP_LABEL may hold only lower-case letters and digits")
+				assert.Equal(t, before, b.nasFiles(t), "nothing uploaded or removed")
+			})
+		}
+	})
 }

@@ -44,9 +44,12 @@ type shell struct {
 	path string
 }
 
-// forEachShell runs test once with dash and GNU's tools, once with BusyBox alone, each
-// with a bed of its own.
-func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
+// dash is Debian's /bin/sh with GNU's tools.
+var dash = shell{name: "dash", argv: []string{"/bin/sh"}, path: "/usr/local/bin:/usr/bin:/bin"}
+
+// shells are dash and BusyBox: its ash, and a PATH of its applets with rsync and ssh
+// beside them, as the upload image (rsync-ssh on Alpine) has them.
+func shells(t *testing.T) []shell {
 	busybox := proc.RequireBinary(t, "busybox")
 	applets := t.TempDir()
 	out, err := exec.Command(busybox, "--list").Output()
@@ -54,10 +57,16 @@ func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
 	for _, name := range strings.Fields(string(out)) {
 		require.NoError(t, os.Symlink(busybox, filepath.Join(applets, name)))
 	}
-	for _, sh := range []shell{
-		{name: "dash", argv: []string{"/bin/sh"}, path: "/usr/local/bin:/usr/bin:/bin"},
-		{name: "busybox", argv: []string{busybox, "sh"}, path: applets},
-	} {
+	for _, tool := range []string{"rsync", "ssh"} {
+		require.NoError(t, os.Symlink(proc.RequireBinary(t, tool), filepath.Join(applets, tool)))
+	}
+	return []shell{dash, {name: "busybox", argv: []string{busybox, "sh"}, path: applets}}
+}
+
+// forEachShell runs test once with dash and GNU's tools, once with BusyBox alone, each
+// with a bed of its own.
+func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
+	for _, sh := range shells(t) {
 		t.Run(sh.name, func(t *testing.T) { test(t, newRestoreBed(t, sh)) })
 	}
 }
