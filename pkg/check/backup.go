@@ -7,7 +7,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -33,6 +32,18 @@ func backupChecks(e *Env) []Check {
 func (e *Env) getCronJob(ctx context.Context) (*batchv1.CronJob, error) {
 	return e.cronJob.get(func() (*batchv1.CronJob, error) {
 		return e.Kube.BatchV1().CronJobs(e.Settings.Namespaces.Backup).Get(ctx, e.Settings.Backup.CronJob, metav1.GetOptions{})
+	})
+}
+
+// getJobs lists the Jobs of the backup namespace once for the backup's and the drill's
+// checks.
+func (e *Env) getJobs(ctx context.Context) ([]batchv1.Job, error) {
+	return e.jobs.get(func() ([]batchv1.Job, error) {
+		list, err := e.Kube.BatchV1().Jobs(e.Settings.Namespaces.Backup).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return list.Items, nil
 	})
 }
 
@@ -156,11 +167,8 @@ func formatDays(d time.Duration) string {
 
 func (e *Env) checkLastJob(ctx context.Context) Result {
 	ns, name := e.Settings.Namespaces.Backup, e.Settings.Backup.CronJob
-	jobs, err := e.Kube.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return EvaluateLastJob(ns, name, nil, err, e.now())
-	}
-	return EvaluateLastJob(ns, name, jobs.Items, nil, e.now())
+	jobs, err := e.getJobs(ctx)
+	return EvaluateLastJob(ns, name, jobs, err, e.now())
 }
 
 // EvaluateLastJob judges the newest Job of the CronJob (scheduled or started by
@@ -174,16 +182,12 @@ func EvaluateLastJob(ns, cronJob string, jobs []batchv1.Job, err error, now time
 		return Warn(runBackupHint(ns, cronJob), RunbookBackupJobFailed, "CronJob %s/%s has no Job (none ran yet, or all were cleaned up)", ns, cronJob)
 	}
 	logs := fmt.Sprintf("kubectl -n %s logs job/%s; then %s", ns, last.Name, runBackupHint(ns, cronJob))
-	for _, c := range last.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobFailed:
-			return Fail(logs, RunbookBackupJobFailed, "the last backup Job %s/%s failed (%s): %s", ns, last.Name, c.Reason, c.Message)
-		case batchv1.JobComplete:
-			return OK("the last backup Job %s/%s succeeded %s ago", ns, last.Name, age(now, c.LastTransitionTime.Time))
-		}
+	switch c := finished(last); {
+	case c == nil:
+	case c.Type == batchv1.JobFailed:
+		return Fail(logs, RunbookBackupJobFailed, "the last backup Job %s/%s failed (%s): %s", ns, last.Name, c.Reason, c.Message)
+	default:
+		return OK("the last backup Job %s/%s succeeded %s ago", ns, last.Name, age(now, c.LastTransitionTime.Time))
 	}
 	return OK("the last backup Job %s/%s is running (started %s ago)", ns, last.Name, age(now, last.CreationTimestamp.Time))
 }

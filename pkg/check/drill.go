@@ -22,10 +22,7 @@ func (e *Env) checkDrill(ctx context.Context) Result {
 		StaleAfter: e.Settings.RestoreDrill.StaleAfter.D(), Now: e.now()}
 	in.CronJob, in.Err = e.Kube.BatchV1().CronJobs(in.Namespace).Get(ctx, in.Name, metav1.GetOptions{})
 	if in.Err == nil {
-		var jobs *batchv1.JobList
-		if jobs, in.Err = e.Kube.BatchV1().Jobs(in.Namespace).List(ctx, metav1.ListOptions{}); in.Err == nil {
-			in.Jobs = jobs.Items
-		}
+		in.Jobs, in.Err = e.getJobs(ctx)
 	}
 	return EvaluateDrill(in)
 }

@@ -77,6 +77,7 @@ type Env struct {
 	amStatus memo[*ammodels.AlertmanagerStatus]
 	monitor  memo[*monitoringv1.ServiceMonitor]
 	cronJob  memo[*batchv1.CronJob]
+	jobs     memo[[]batchv1.Job]
 }
 
 func (e *Env) now() time.Time {
