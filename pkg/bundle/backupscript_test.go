@@ -40,11 +40,9 @@ type backupBed struct {
 	dir    string
 }
 
-// forEachBackupShell runs test with dash, then with BusyBox, each with a bed of its own.
+// forEachBackupShell runs test in each shell (eachShell) with a backup bed.
 func forEachBackupShell(t *testing.T, test func(t *testing.T, b *backupBed)) {
-	for _, sh := range shells(t) {
-		t.Run(sh.name, func(t *testing.T) { test(t, newBackupBed(t, sh)) })
-	}
+	eachShell(t, newBackupBed, test)
 }
 
 func newBackupBed(t *testing.T, sh shell) *backupBed {

@@ -63,12 +63,17 @@ func shells(t *testing.T) []shell {
 	return []shell{dash, {name: "busybox", argv: []string{busybox, "sh"}, path: applets}}
 }
 
-// forEachShell runs test once with dash and GNU's tools, once with BusyBox alone, each
-// with a bed of its own.
-func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
+// eachShell runs test once with dash and GNU's tools, once with BusyBox alone, each
+// with a bed of its own made by bed.
+func eachShell[B any](t *testing.T, bed func(*testing.T, shell) B, test func(*testing.T, B)) {
 	for _, sh := range shells(t) {
-		t.Run(sh.name, func(t *testing.T) { test(t, newRestoreBed(t, sh)) })
+		t.Run(sh.name, func(t *testing.T) { test(t, bed(t, sh)) })
 	}
+}
+
+// forEachShell runs test in each shell with a restore bed.
+func forEachShell(t *testing.T, test func(t *testing.T, r *restoreBed)) {
+	eachShell(t, newRestoreBed, test)
 }
 
 func newRestoreBed(t *testing.T, sh shell) *restoreBed {
