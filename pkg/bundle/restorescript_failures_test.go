@@ -232,12 +232,14 @@ func TestRestoreScriptStopsOnSignals(t *testing.T) {
 				require.NoError(t, cmd.Start())
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
+				// The shell creates the pid file before echo writes to it: wait for the
+				// whole line, not for the file, or the read can find it empty.
+				var raw []byte
 				require.NoError(t, proc.WaitFor(ctx, 20*time.Millisecond, func(context.Context) (bool, error) {
-					_, err := os.Stat(pidFile)
-					return err == nil && strings.Contains(out.String(), "pg_restore --clean"), nil
+					var err error
+					raw, err = os.ReadFile(pidFile)
+					return err == nil && bytes.HasSuffix(raw, []byte("\n")) && strings.Contains(out.String(), "pg_restore --clean"), nil
 				}), out.String())
-				raw, err := os.ReadFile(pidFile)
-				require.NoError(t, err)
 				pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
 				require.NoError(t, err)
 				require.NoError(t, cmd.Process.Signal(tc.signal))
