@@ -90,6 +90,18 @@ mkdir -p "$tmp/bin" "$tmp/crds" "$tmp/kwok/stages" "$tmp/.tools"
 export CGO_ENABLED=0 GOWORK=off GOFLAGS="${GOFLAGS:-} -mod=mod -buildvcs=false"
 start=$(date +%s)
 
+# The module's source dir. `go list -m` prints an empty Dir for a module not yet in the
+# module cache (a brand-new machine), so download it first; fail, not copy from "".
+module_dir() {
+	local dir
+	dir=$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	if [[ -z "$dir" || ! -d "$dir" ]]; then
+		log "no source dir for module $1"
+		return 1
+	fi
+	echo "$dir"
+}
+
 # kube-apiserver, kube-controller-manager, kube-scheduler and kubectl in ONE go build so
 # they share the compile. Without the -X stamps they report v0.0.0.
 kube_minor=${KUBE_VERSION#v1.}
@@ -111,7 +123,7 @@ log "building etcd $ETCD_VERSION"
 
 log "building kwok $KWOK_VERSION"
 (cd "$tools/kwok" && go build -trimpath -ldflags="-s -w" -o "$tmp/bin/kwok" sigs.k8s.io/kwok/cmd/kwok)
-kwok_dir=$(cd "$tools/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+kwok_dir=$(cd "$tools/kwok" && module_dir sigs.k8s.io/kwok)
 # Keep the layout (node/fast/..., pod/general/...) so the stage sets stay distinguishable.
 (cd "$kwok_dir/kustomize/stage" &&
 	find . -name '*.yaml' -not -path '*/testdata/*' -not -name kustomization.yaml -print0 |
@@ -141,7 +153,7 @@ log "building Prometheus $PROMETHEUS_VERSION and promtool (cold: ~10 min)"
 # copy of the module with a one-page placeholder there (a `replace` in a temporary go.mod).
 log "building Alertmanager $ALERTMANAGER_VERSION and amtool"
 (cd "$tools/alertmanager" &&
-	src=$(go list -m -f '{{.Dir}}' github.com/prometheus/alertmanager) &&
+	src=$(module_dir github.com/prometheus/alertmanager) &&
 	cp -r "$src" "$tmp/.tools/alertmanager" && chmod -R u+w "$tmp/.tools/alertmanager" &&
 	mkdir -p "$tmp/.tools/alertmanager/ui/app/dist" &&
 	echo '<!doctype html><title>Alertmanager: API only (test bed)</title>' >"$tmp/.tools/alertmanager/ui/app/dist/index.html" &&
