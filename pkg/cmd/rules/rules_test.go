@@ -46,22 +46,30 @@ func startPrometheus(t *testing.T, rules string) *servers.Prometheus {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, p.Reload(ctx, cfg, map[string]string{"rules.yaml": rules}))
-	// Wait until both targets were scraped and the rules evaluated on them:
-	// TargetDown fires for the target where nothing listens.
+	// Wait until both targets were scraped and every rule was evaluated on them
+	// (Prometheus says "unknown" until then): TargetDown fires for the target where
+	// nothing listens. Waiting on the state itself, not a sleep, holds on a slow machine.
 	require.NoError(t, proc.WaitFor(ctx, 200*time.Millisecond, func(context.Context) (bool, error) {
 		out, _, _ := run(t, "--prometheus-url", p.URL, "rules", "-o", "json")
 		var groups []struct {
 			Rules []struct {
-				Name  string `json:"name"`
-				State string `json:"state"`
+				Name   string `json:"name"`
+				State  string `json:"state"`
+				Health string `json:"health"`
 			} `json:"rules"`
 		}
-		if json.Unmarshal([]byte(out), &groups) != nil || len(groups) < 2 {
+		if json.Unmarshal([]byte(out), &groups) != nil || len(groups) < 2 || len(groups[1].Rules) < 2 {
 			return false, nil
+		}
+		for _, g := range groups {
+			for _, r := range g.Rules {
+				if r.Health == "unknown" {
+					return false, nil
+				}
+			}
 		}
 		return groups[1].Rules[1].Name == "TargetDown" && groups[1].Rules[1].State == "firing", nil
 	}))
-	time.Sleep(1100 * time.Millisecond) // one more evaluation of the whole group
 	return p
 }
 
