@@ -23,8 +23,8 @@ import (
 
 // The backup script, run outside Kubernetes by Debian's POSIX /bin/sh (dash) against a
 // real PostgreSQL and rsync over a real sshd without SFTP, as the CronJob runs it; the
-// tests of what the CronJob does every week (dump, upload, retention, list, fetch,
-// labels) also under BusyBox alone (forEachBackupShell), as its Alpine images run it.
+// tests run again under BusyBox alone (forEachBackupShell), as its Alpine images run it:
+// what the CronJob does every week and the ways it fails.
 // The NAS account is rsync-only (sshd forces the key through rrsync), like a Synology
 // user without an admin shell.
 
@@ -223,47 +223,48 @@ func TestBackupScriptRetentionKeepsTheNewest(t *testing.T) {
 }
 
 func TestBackupScriptFailuresUploadNothing(t *testing.T) {
-	b := newBackupBed(t, dash)
-	fake := filepath.Join(b.dir, "fake-bin")
-	require.NoError(t, os.MkdirAll(fake, 0o755))
-	pgDump, err := proc.LookBinary("pg_dump")
-	require.NoError(t, err)
-	// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
-	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n[ \"$1\" != --version ] || exec "+pgDump+
-		" --version\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
-	closed := proc.ClosedPort(t)
-	closedRSH := regexp.MustCompile(`-p \d+`).ReplaceAllString(b.nas.RsyncRSH(), "-p "+strconv.Itoa(closed))
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		fake := filepath.Join(b.dir, "fake-bin")
+		require.NoError(t, os.MkdirAll(fake, 0o755))
+		pgDump, err := proc.LookBinary("pg_dump")
+		require.NoError(t, err)
+		// a pg_dump that "succeeds" but writes garbage: pg_restore --list must catch it
+		require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n[ \"$1\" != --version ] || exec "+pgDump+
+			" --version\nfor a; do case $a in --file=*) echo garbage > \"${a#--file=}\";; esac; done\n"), 0o755))
+		closed := proc.ClosedPort(t)
+		closedRSH := regexp.MustCompile(`-p \d+`).ReplaceAllString(b.nas.RsyncRSH(), "-p "+strconv.Itoa(closed))
 
-	tests := map[string]struct {
-		env  []string
-		want string
-	}{
-		"wrong password":          {env: []string{"PGPASSWORD=wrong-" + dbPassword}, want: "cannot read the server's version"},
-		"database does not exist": {env: []string{"PGDATABASE=photos"}, want: "cannot read the server's version"},
-		"unreadable archive":      {env: []string{"PATH=" + fake + ":" + filepath.Dir(pgDump) + ":/usr/bin:/bin"}, want: "pg_restore --list cannot read the dump"},
-		"NAS unreachable":         {env: []string{"BACKUP_RSYNC_RSH=" + closedRSH}, want: "nothing uploaded"},
-		"unknown NAS host key":    {env: []string{"BACKUP_RSYNC_RSH=" + regexp.MustCompile(`UserKnownHostsFile=\S+`).ReplaceAllString(b.nas.RsyncRSH(), "UserKnownHostsFile=/dev/null")}, want: "nothing uploaded"},
-		"zero retention":          {env: []string{"BACKUP_RETENTION=0"}, want: "BACKUP_RETENTION must keep at least 1 dump"},
-		"retention not a number":  {env: []string{"BACKUP_RETENTION=all"}, want: "BACKUP_RETENTION must be a whole number"},
-		"target without a path":   {env: []string{"BACKUP_TARGET=pi@nas"}, want: "BACKUP_TARGET must look like user@host:/path"},
-		"no target":               {env: []string{"BACKUP_TARGET="}, want: "BACKUP_TARGET is not set"},
-		"no database":             {env: []string{"PGDATABASE="}, want: "PGDATABASE is not set"},
-		"database name unsafe":    {env: []string{"PGDATABASE=a;b"}, want: "PGDATABASE may hold only"},
-		"unknown mode":            {env: nil, want: "unknown mode"},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			args := []string{}
-			if name == "unknown mode" {
-				args = append(args, "everything")
-			}
-			out, code := b.run(t, b.env(t, tc.env...), args...)
-			assert.NotEqual(t, 0, code, out)
-			assert.Contains(t, out, tc.want)
-			assert.Empty(t, b.nasFiles(t), "nothing reaches the NAS")
-			assert.NotContains(t, out, "wrong-"+dbPassword)
-		})
-	}
+		tests := map[string]struct {
+			env  []string
+			want string
+		}{
+			"wrong password":          {env: []string{"PGPASSWORD=wrong-" + dbPassword}, want: "cannot read the server's version"},
+			"database does not exist": {env: []string{"PGDATABASE=photos"}, want: "cannot read the server's version"},
+			"unreadable archive":      {env: []string{"PATH=" + fake + ":" + filepath.Dir(pgDump) + ":" + b.sh.path}, want: "pg_restore --list cannot read the dump"},
+			"NAS unreachable":         {env: []string{"BACKUP_RSYNC_RSH=" + closedRSH}, want: "nothing uploaded"},
+			"unknown NAS host key":    {env: []string{"BACKUP_RSYNC_RSH=" + regexp.MustCompile(`UserKnownHostsFile=\S+`).ReplaceAllString(b.nas.RsyncRSH(), "UserKnownHostsFile=/dev/null")}, want: "nothing uploaded"},
+			"zero retention":          {env: []string{"BACKUP_RETENTION=0"}, want: "BACKUP_RETENTION must keep at least 1 dump"},
+			"retention not a number":  {env: []string{"BACKUP_RETENTION=all"}, want: "BACKUP_RETENTION must be a whole number"},
+			"target without a path":   {env: []string{"BACKUP_TARGET=pi@nas"}, want: "BACKUP_TARGET must look like user@host:/path"},
+			"no target":               {env: []string{"BACKUP_TARGET="}, want: "BACKUP_TARGET is not set"},
+			"no database":             {env: []string{"PGDATABASE="}, want: "PGDATABASE is not set"},
+			"database name unsafe":    {env: []string{"PGDATABASE=a;b"}, want: "PGDATABASE may hold only"},
+			"unknown mode":            {env: nil, want: "unknown mode"},
+		}
+		for name, tc := range tests {
+			t.Run(name, func(t *testing.T) {
+				args := []string{}
+				if name == "unknown mode" {
+					args = append(args, "everything")
+				}
+				out, code := b.run(t, b.env(t, tc.env...), args...)
+				assert.NotEqual(t, 0, code, out)
+				assert.Contains(t, out, tc.want)
+				assert.Empty(t, b.nasFiles(t), "nothing reaches the NAS")
+				assert.NotContains(t, out, "wrong-"+dbPassword)
+			})
+		}
+	})
 }
 
 // The CronJob splits the script in two containers sharing a folder: dump, then upload.
@@ -308,40 +309,41 @@ func TestBackupScriptDumpThenUpload(t *testing.T) {
 // versions before it dumps anything. The server is the real one; the pg_dump is a fake
 // one major version older than it that records whether it was asked to dump.
 func TestBackupScriptRefusesAnOlderPgDump(t *testing.T) {
-	b := newBackupBed(t, dash)
-	ctx := context.Background()
-	rows, err := b.pg.Exec(ctx, "SHOW server_version_num")
-	require.NoError(t, err)
-	num, err := strconv.Atoi(strings.TrimSpace(rows))
-	require.NoError(t, err)
-	serverMajor := num / 10000
-	rows, err = b.pg.Exec(ctx, "SHOW server_version")
-	require.NoError(t, err)
-	serverVersion := strings.Fields(rows)[0]
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		ctx := context.Background()
+		rows, err := b.pg.Exec(ctx, "SHOW server_version_num")
+		require.NoError(t, err)
+		num, err := strconv.Atoi(strings.TrimSpace(rows))
+		require.NoError(t, err)
+		serverMajor := num / 10000
+		rows, err = b.pg.Exec(ctx, "SHOW server_version")
+		require.NoError(t, err)
+		serverVersion := strings.Fields(rows)[0]
 
-	pgDump, err := proc.LookBinary("pg_dump")
-	require.NoError(t, err)
-	fake := filepath.Join(b.dir, "old-bin")
-	require.NoError(t, os.MkdirAll(fake, 0o755))
-	dumped := filepath.Join(b.dir, "dumped")
-	older := fmt.Sprintf("%d.20", serverMajor-1)
-	require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n"+
-		"[ \"$1\" != --version ] || { echo 'pg_dump (PostgreSQL) "+older+"'; exit 0; }\n"+
-		"touch "+dumped+"\nexec "+pgDump+" \"$@\"\n"), 0o755))
+		pgDump, err := proc.LookBinary("pg_dump")
+		require.NoError(t, err)
+		fake := filepath.Join(b.dir, "old-bin")
+		require.NoError(t, os.MkdirAll(fake, 0o755))
+		dumped := filepath.Join(b.dir, "dumped")
+		older := fmt.Sprintf("%d.20", serverMajor-1)
+		require.NoError(t, os.WriteFile(filepath.Join(fake, "pg_dump"), []byte("#!/bin/sh\n"+
+			"[ \"$1\" != --version ] || { echo 'pg_dump (PostgreSQL) "+older+"'; exit 0; }\n"+
+			"touch "+dumped+"\nexec "+pgDump+" \"$@\"\n"), 0o755))
 
-	out, code := b.run(t, b.env(t, "PATH="+fake+":"+filepath.Dir(pgDump)+":/usr/bin:/bin"))
-	assert.NotEqual(t, 0, code, out)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	last := lines[len(lines)-1]
-	assert.Contains(t, last, "pg_dump "+older+" is older than the server (PostgreSQL "+serverVersion+")", "one line naming both versions")
-	assert.Contains(t, last, fmt.Sprintf("postgres.majorVersion to %d", serverMajor))
-	assert.NoFileExists(t, dumped, "refused before dumping")
-	assert.Empty(t, b.nasFiles(t))
+		out, code := b.run(t, b.env(t, "PATH="+fake+":"+filepath.Dir(pgDump)+":"+b.sh.path))
+		assert.NotEqual(t, 0, code, out)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		last := lines[len(lines)-1]
+		assert.Contains(t, last, "pg_dump "+older+" is older than the server (PostgreSQL "+serverVersion+")", "one line naming both versions")
+		assert.Contains(t, last, fmt.Sprintf("postgres.majorVersion to %d", serverMajor))
+		assert.NoFileExists(t, dumped, "refused before dumping")
+		assert.Empty(t, b.nasFiles(t))
 
-	// the real pg_dump (the server's own major) dumps, and says which versions it saw
-	out, code = b.run(t, b.env(t))
-	require.Equal(t, 0, code, out)
-	assert.Contains(t, out, "server PostgreSQL "+serverVersion)
+		// the real pg_dump (the server's own major) dumps, and says which versions it saw
+		out, code = b.run(t, b.env(t))
+		require.Equal(t, 0, code, out)
+		assert.Contains(t, out, "server PostgreSQL "+serverVersion)
+	})
 }
 
 // list and fetch, for the backup commands: through the rsync-only account, counting
@@ -402,69 +404,71 @@ func TestBackupScriptListAndFetch(t *testing.T) {
 // The same backup through a full-shell account (an administrator's): nothing in the
 // script depends on the account being rsync-only either.
 func TestBackupScriptWithAFullShellAccount(t *testing.T) {
-	b := newBackupBed(t, dash)
-	out, code := b.run(t, b.env(t, "BACKUP_RSYNC_RSH="+b.nas.ShellRsyncRSH()))
-	require.Equal(t, 0, code, out)
-	files := b.nasFiles(t)
-	require.Len(t, files, 2, "%v", files)
-	assert.Regexp(t, dumpName, files[0])
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		out, code := b.run(t, b.env(t, "BACKUP_RSYNC_RSH="+b.nas.ShellRsyncRSH()))
+		require.Equal(t, 0, code, out)
+		files := b.nasFiles(t)
+		require.Len(t, files, 2, "%v", files)
+		assert.Regexp(t, dumpName, files[0])
+	})
 }
 
 // No partial dump is ever visible on the NAS: while a large dump uploads, every dump
 // name in the folder holds the whole dump, and its checksum (the marker of a complete
 // upload) appears only once the dump is there.
 func TestBackupScriptUploadShowsNoPartialDump(t *testing.T) {
-	b := newBackupBed(t, dash)
-	work := filepath.Join(b.dir, "work")
-	require.NoError(t, os.MkdirAll(work, 0o755))
-	name := "immich-20260101T023000Z.pgdump"
-	data := make([]byte, 32<<20)
-	_, err := rand.Read(data)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(work, name), data, 0o600))
-	sum := exec.Command("sha256sum", name)
-	sum.Dir = work
-	line, err := sum.Output()
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(work, name+".sha256"), line, 0o600))
+	forEachBackupShell(t, func(t *testing.T, b *backupBed) {
+		work := filepath.Join(b.dir, "work")
+		require.NoError(t, os.MkdirAll(work, 0o755))
+		name := "immich-20260101T023000Z.pgdump"
+		data := make([]byte, 32<<20)
+		_, err := rand.Read(data)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(work, name), data, 0o600))
+		sum := exec.Command("sha256sum", name)
+		sum.Dir = work
+		line, err := sum.Output()
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(work, name+".sha256"), line, 0o600))
 
-	done := make(chan struct{})
-	var seen, violations []string
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			entries, _ := os.ReadDir(b.nas.Path)
-			names := map[string]int64{}
-			for _, e := range entries {
-				if info, err := e.Info(); err == nil {
-					names[e.Name()] = info.Size()
+		done := make(chan struct{})
+		var seen, violations []string
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				entries, _ := os.ReadDir(b.nas.Path)
+				names := map[string]int64{}
+				for _, e := range entries {
+					if info, err := e.Info(); err == nil {
+						names[e.Name()] = info.Size()
+					}
+				}
+				for n, size := range names {
+					switch {
+					case n == name && size != int64(len(data)):
+						violations = append(violations, fmt.Sprintf("%s visible with %d of %d bytes", n, size, len(data)))
+					case n == name+".sha256" && names[name] != int64(len(data)):
+						violations = append(violations, "checksum visible before the whole dump")
+					case strings.HasPrefix(n, "."):
+						seen = append(seen, n)
+					}
 				}
 			}
-			for n, size := range names {
-				switch {
-				case n == name && size != int64(len(data)):
-					violations = append(violations, fmt.Sprintf("%s visible with %d of %d bytes", n, size, len(data)))
-				case n == name+".sha256" && names[name] != int64(len(data)):
-					violations = append(violations, "checksum visible before the whole dump")
-				case strings.HasPrefix(n, "."):
-					seen = append(seen, n)
-				}
-			}
-		}
-	}()
-	out, code := b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "upload")
-	close(done)
-	<-watched
-	require.Equal(t, 0, code, out)
-	assert.Empty(t, violations)
-	t.Logf("hidden names seen during the upload: %d (rsync's temporary files)", len(seen))
-	assert.Equal(t, []string{name, name + ".sha256"}, b.nasFiles(t))
+		}()
+		out, code := b.run(t, b.env(t, "BACKUP_WORKDIR="+work), "upload")
+		close(done)
+		<-watched
+		require.Equal(t, 0, code, out)
+		assert.Empty(t, violations)
+		t.Logf("hidden names seen during the upload: %d (rsync's temporary files)", len(seen))
+		assert.Equal(t, []string{name, name + ".sha256"}, b.nasFiles(t))
+	})
 }
 
 // Restore points (BACKUP_LABEL=restorepoint) are a series of their own: a labelled
